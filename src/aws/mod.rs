@@ -1,0 +1,245 @@
+//! The AWS edge: what the tool needs from IAM, EKS and STS, as one small trait.
+//! The SDK implementation lives in [`sdk`]; tests use fakes or aws-smithy-mocks.
+
+pub mod sdk;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// Who is calling (STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    /// e.g. `arn:aws:iam::111122223333:user/alice`; the partition comes from it.
+    pub arn: String,
+}
+
+/// What the tool needs of an EKS cluster (DescribeCluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EksCluster {
+    pub name: String,
+    pub arn: String,
+    /// `https://oidc.eks.<region>.amazonaws.com/id/<ID>`; None while the cluster is being created.
+    pub issuer: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodegroupRole {
+    pub nodegroup: String,
+    pub role_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProvider {
+    pub arn: String,
+    pub client_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    /// The trust policy, already URL-decoded (IAM returns it RFC 3986 encoded).
+    pub trust_policy: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+/// A customer managed policy as ListPolicies returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySummary {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub default_version: String,
+    pub attachment_count: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub is_default: bool,
+    /// Seconds since the epoch; used to find the oldest version.
+    pub created: i64,
+}
+
+/// A role about to be created.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewRole {
+    pub name: String,
+    pub path: String,
+    /// Minified JSON (IAM counts whitespace against the 2,048-character limit).
+    pub trust_policy: String,
+    pub description: String,
+    pub tags: Tags,
+    pub permissions_boundary: Option<String>,
+}
+
+/// A role in the account with its trust policy (ListRoles), for "who still trusts this provider".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTrust {
+    pub name: String,
+    pub trust_policy: String,
+}
+
+/// What the tool needs from AWS. Methods are named for what they give, not for
+/// the SDK call; "not found" is `Ok(None)` (or an empty list) wherever the tool
+/// treats absence as a normal observation.
+#[allow(async_fn_in_trait)] // futures are awaited on one task; no Send bound needed
+pub trait Aws {
+    async fn caller(&self) -> Result<Caller, AwsError>;
+    async fn cluster(&self, name: &str) -> Result<Option<EksCluster>, AwsError>;
+    /// Node group instance roles of a cluster (ListNodegroups + DescribeNodegroup).
+    async fn nodegroup_roles(&self, cluster: &str) -> Result<Vec<NodegroupRole>, AwsError>;
+
+    async fn oidc_provider_arns(&self) -> Result<Vec<String>, AwsError>;
+    async fn oidc_provider(&self, arn: &str) -> Result<Option<OidcProvider>, AwsError>;
+
+    async fn role(&self, name: &str) -> Result<Option<Role>, AwsError>;
+    /// Managed policies attached to a role; empty when the role does not exist.
+    async fn attached_policies(&self, role: &str) -> Result<Vec<AttachedPolicy>, AwsError>;
+    /// All roles with their trust policies (paginated ListRoles).
+    async fn role_trusts(&self) -> Result<Vec<RoleTrust>, AwsError>;
+
+    /// Every customer managed policy in the account (ListPolicies, Scope=Local,
+    /// all pages). Needs no account id, so it can run in the first round.
+    async fn local_policies(&self) -> Result<Vec<PolicySummary>, AwsError>;
+    /// The URL-decoded document of one version.
+    async fn policy_document(&self, arn: &str, version: &str) -> Result<String, AwsError>;
+    async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>, AwsError>;
+    async fn policy_tags(&self, arn: &str) -> Result<Tags, AwsError>;
+
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        tags: &Tags,
+    ) -> Result<String, AwsError>;
+    async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<(), AwsError>;
+    async fn delete_oidc_provider(&self, arn: &str) -> Result<(), AwsError>;
+
+    async fn create_policy(
+        &self,
+        name: &str,
+        path: &str,
+        document: &str,
+        tags: &Tags,
+    ) -> Result<String, AwsError>;
+    /// Creates a version and makes it the default.
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<(), AwsError>;
+    async fn delete_policy_version(&self, arn: &str, version: &str) -> Result<(), AwsError>;
+    async fn delete_policy(&self, arn: &str) -> Result<(), AwsError>;
+
+    async fn create_role(&self, role: &NewRole) -> Result<String, AwsError>;
+    async fn update_trust(&self, role: &str, document: &str) -> Result<(), AwsError>;
+    async fn delete_role(&self, role: &str) -> Result<(), AwsError>;
+    async fn attach_policy(&self, role: &str, policy_arn: &str) -> Result<(), AwsError>;
+    async fn detach_policy(&self, role: &str, policy_arn: &str) -> Result<(), AwsError>;
+}
+
+/// How an AWS call failed, as far as the tool's decisions go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsErrorKind {
+    NotFound,
+    AlreadyExists,
+    AccessDenied,
+    /// No credentials, expired or invalid ones.
+    Credentials,
+    Throttled,
+    /// MalformedPolicyDocument / validation errors.
+    Invalid,
+    LimitExceeded,
+    ConcurrentModification,
+    /// Could not reach the endpoint, timeouts, 5xx after retries.
+    Unavailable,
+    Other,
+}
+
+/// A failed AWS call: the IAM action, the resource, the kind and the service's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    /// The IAM action, e.g. `iam:CreateRole` (what a policy must allow).
+    pub action: &'static str,
+    pub resource: String,
+    pub kind: AwsErrorKind,
+    /// The service's error code, e.g. `NoSuchEntity`.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(
+        action: &'static str,
+        resource: impl Into<String>,
+        kind: AwsErrorKind,
+        code: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            action,
+            resource: resource.into(),
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// IAM's eventual consistency: a just-created OIDC provider or role can be
+    /// rejected as an invalid principal, or a just-created role/policy not found.
+    pub fn is_eventual_consistency(&self) -> bool {
+        match self.kind {
+            AwsErrorKind::Invalid => {
+                let m = self.message.to_ascii_lowercase();
+                m.contains("invalid principal") || m.contains("federated principals must be valid")
+            }
+            AwsErrorKind::NotFound => {
+                matches!(self.action, "iam:AttachRolePolicy" | "iam:UpdateAssumeRolePolicy")
+            }
+            _ => false,
+        }
+    }
+
+    fn hint(&self) -> String {
+        match self.kind {
+            AwsErrorKind::AccessDenied => format!(
+                "Grant the caller {} on {} (`kubectl amp-iam permissions` prints the policy the tool needs)",
+                self.action, self.resource
+            ),
+            AwsErrorKind::Credentials => "No valid AWS credentials: refresh them (e.g. `aws sso login`), or set AWS_PROFILE / --profile".to_string(),
+            AwsErrorKind::Throttled => "AWS kept throttling after retries: run again in a minute".to_string(),
+            AwsErrorKind::Unavailable => "Check network access to the AWS endpoint (and AWS_ENDPOINT_URL if set), then run again".to_string(),
+            AwsErrorKind::LimitExceeded => "An IAM quota was reached: remove unused entities or ask for a quota increase".to_string(),
+            AwsErrorKind::ConcurrentModification => "Someone changed it at the same moment: run again".to_string(),
+            AwsErrorKind::Invalid => "The request was rejected as invalid: check names and documents, or report a bug".to_string(),
+            AwsErrorKind::NotFound | AwsErrorKind::AlreadyExists | AwsErrorKind::Other => "Run again; if it persists, run with -v and report it".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code.as_deref().unwrap_or("error");
+        write!(
+            f,
+            "{} on {} failed ({}): {}. {}",
+            self.action,
+            self.resource,
+            code,
+            self.message.trim_end_matches('.'),
+            self.hint()
+        )
+    }
+}
+
+impl std::error::Error for AwsError {}

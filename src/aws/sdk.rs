@@ -1,0 +1,1 @@
+//! AWS SDK implementation of [`super::Aws`].

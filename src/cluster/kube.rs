@@ -1,0 +1,1 @@
+//! kube-rs implementation of [`super::Cluster`].

@@ -1,0 +1,112 @@
+//! The Kubernetes edge: namespaces and ServiceAccounts, as one small trait.
+//! The kube-rs implementation lives in [`kube`].
+
+pub mod kube;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The field manager of every server-side apply this tool makes.
+pub const FIELD_MANAGER: &str = "kubectl-amp-iam";
+
+/// What the tool needs of an existing ServiceAccount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub annotations: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[allow(async_fn_in_trait)] // futures are awaited on one task; no Send bound needed
+pub trait Cluster {
+    async fn namespace_exists(&self, name: &str) -> Result<bool, KubeError>;
+    async fn service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, KubeError>;
+    /// Creates a namespace; one that already exists is not an error.
+    async fn create_namespace(&self, name: &str) -> Result<(), KubeError>;
+    /// Server-side apply of exactly these annotations and labels, with [`FIELD_MANAGER`]:
+    /// creates the account if missing, keeps every field other managers own, and
+    /// drops fields this manager owned before but no longer lists.
+    async fn apply_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+        annotations: &BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), KubeError>;
+    /// Deletes a ServiceAccount; one that is already gone is not an error.
+    async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KubeErrorKind {
+    /// 401: the kubeconfig's credentials were rejected.
+    Unauthorized,
+    /// 403: RBAC forbids the verb on the resource.
+    Forbidden,
+    NotFound,
+    /// 409 that survived retries.
+    Conflict,
+    /// The API server could not be reached, or kept answering 5xx.
+    Unreachable,
+    Invalid,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeError {
+    /// The Kubernetes verb, e.g. `patch` (what an RBAC Role must allow).
+    pub verb: &'static str,
+    /// e.g. `serviceaccounts prometheus/amp-iamproxy-ingest-service-account`.
+    pub resource: String,
+    pub kind: KubeErrorKind,
+    pub message: String,
+}
+
+impl KubeError {
+    pub fn new(
+        verb: &'static str,
+        resource: impl Into<String>,
+        kind: KubeErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        KubeError {
+            verb,
+            resource: resource.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn hint(&self) -> String {
+        let what = self.resource.split(' ').next().unwrap_or("");
+        match self.kind {
+            KubeErrorKind::Forbidden => format!(
+                "RBAC does not allow `{}` on {}: ask for it, or check `kubectl auth can-i {} {}`",
+                self.verb, what, self.verb, what
+            ),
+            KubeErrorKind::Unauthorized => "The cluster rejected the kubeconfig's credentials: refresh them (e.g. `aws eks update-kubeconfig`)".to_string(),
+            KubeErrorKind::Unreachable => "Check that the API server in the kubeconfig is reachable, then run again".to_string(),
+            KubeErrorKind::Conflict => "Someone changed it at the same moment: run again".to_string(),
+            _ => "Run again; if it persists, run with -v and report it".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for KubeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kubernetes {} {} failed: {}. {}",
+            self.verb,
+            self.resource,
+            self.message.trim_end_matches('.'),
+            self.hint()
+        )
+    }
+}
+
+impl std::error::Error for KubeError {}

@@ -1,0 +1,19 @@
+//! kubectl-amp-iam: wires an EKS cluster to Amazon Managed Service for Prometheus.
+//!
+//! The architecture is observe → plan → apply:
+//! - [`target`] works out cluster, region and namespace from the kubeconfig and flags;
+//! - [`recipe`] states what AMP needs (the AWS guides' recipes) as desired state;
+//! - [`observe`] reads the current state of AWS and the cluster concurrently;
+//! - [`plan`] is a pure function of (desired, observed) — no I/O;
+//! - [`apply`] executes a plan, independent steps in parallel;
+//! - [`output`] renders a plan or its result as text, JSON or YAML.
+//!
+//! AWS and Kubernetes sit behind the small traits in [`aws`] and [`cluster`].
+
+pub mod aws;
+pub mod cluster;
+pub mod error;
+pub mod names;
+pub mod target;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Validation of names against Kubernetes and IAM rules.

@@ -1,0 +1,1 @@
+//! Working out cluster, region and namespace from the kubeconfig and flags.
