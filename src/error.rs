@@ -28,10 +28,14 @@ pub enum Error {
         why: String,
     },
 
-    #[error("cannot read kubeconfig {path}: {reason}. Check the file, or pass --kubeconfig / --cluster and --region")]
+    #[error(
+        "cannot read kubeconfig {path}: {reason}. Check the file, or pass --kubeconfig / --cluster and --region"
+    )]
     Kubeconfig { path: String, reason: String },
 
-    #[error("context {name:?} is not in the kubeconfig (contexts: {available}). Pass --context with one of them")]
+    #[error(
+        "context {name:?} is not in the kubeconfig (contexts: {available}). Pass --context with one of them"
+    )]
     UnknownContext { name: String, available: String },
 
     #[error("cannot tell the EKS {what} from {from}: pass --{flag}")]
@@ -41,10 +45,14 @@ pub enum Error {
         flag: &'static str,
     },
 
-    #[error("EKS cluster {cluster:?} was not found in {region}: check --cluster/--region (or the kubeconfig context) and that the AWS credentials are for the cluster's account")]
+    #[error(
+        "EKS cluster {cluster:?} was not found in {region}: check --cluster/--region (or the kubeconfig context) and that the AWS credentials are for the cluster's account"
+    )]
     ClusterNotFound { cluster: String, region: String },
 
-    #[error("EKS cluster {cluster:?} has no OIDC issuer yet (status {status}): wait until it is ACTIVE, then run again")]
+    #[error(
+        "EKS cluster {cluster:?} has no OIDC issuer yet (status {status}): wait until it is ACTIVE, then run again"
+    )]
     NoIssuer { cluster: String, status: String },
 
     #[error("cannot understand the {what} of {resource}: {reason}")]

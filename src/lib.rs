@@ -10,10 +10,12 @@
 //!
 //! AWS and Kubernetes sit behind the small traits in [`aws`] and [`cluster`].
 
+pub mod arn;
 pub mod aws;
 pub mod cluster;
 pub mod error;
 pub mod names;
+pub mod policy;
 pub mod target;
 
 pub use error::{Error, Result};

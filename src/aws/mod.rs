@@ -204,7 +204,10 @@ impl AwsError {
                 m.contains("invalid principal") || m.contains("federated principals must be valid")
             }
             AwsErrorKind::NotFound => {
-                matches!(self.action, "iam:AttachRolePolicy" | "iam:UpdateAssumeRolePolicy")
+                matches!(
+                    self.action,
+                    "iam:AttachRolePolicy" | "iam:UpdateAssumeRolePolicy"
+                )
             }
             _ => false,
         }
