@@ -15,7 +15,10 @@ pub mod aws;
 pub mod cluster;
 pub mod error;
 pub mod names;
+pub mod observe;
+pub mod plan;
 pub mod policy;
+pub mod recipe;
 pub mod target;
 
 pub use error::{Error, Result};

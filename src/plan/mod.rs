@@ -1,0 +1,272 @@
+//! The plan: what a run will change, as data. A pure function of (desired,
+//! observed) — no I/O here. `--dry-run` prints it, `status` judges it, and
+//! [`crate::apply`] executes it.
+
+mod setup;
+mod teardown;
+
+pub use setup::setup;
+pub use teardown::teardown;
+
+use crate::aws::{NewRole, Tags};
+use crate::observe::Observed;
+use crate::policy::IrsaSubject;
+use crate::recipe::{Desired, Kind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    OidcProvider,
+    Policy,
+    Role,
+    Trust,
+    Attachment,
+    Namespace,
+    ServiceAccount,
+}
+
+impl Resource {
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::OidcProvider => "oidc-provider",
+            Resource::Policy => "policy",
+            Resource::Role => "role",
+            Resource::Trust => "trust",
+            Resource::Attachment => "attachment",
+            Resource::Namespace => "namespace",
+            Resource::ServiceAccount => "serviceaccount",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    None,
+}
+
+/// Where a change stands: planned, or what applying it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Nothing to do.
+    Unchanged,
+    /// To be done (dry run, status, or before apply).
+    Planned,
+    /// Refused: needs a flag (`--overwrite`, `--force`) to be planned.
+    Refused,
+    Applied,
+    Failed,
+    /// Not attempted because something it depends on failed.
+    Skipped,
+}
+
+/// How to re-grant trust when a role turns out to exist already (a race).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustGrant {
+    Irsa(IrsaSubject),
+    Fargate { source_arn: String },
+}
+
+/// One write, with everything needed to perform it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    CreateOidcProvider {
+        url: String,
+        client_id: String,
+        tags: Tags,
+    },
+    AddOidcClientId {
+        arn: String,
+        client_id: String,
+    },
+    DeleteOidcProvider {
+        arn: String,
+    },
+    CreatePolicy {
+        name: String,
+        path: String,
+        arn: String,
+        document: String,
+        tags: Tags,
+    },
+    /// New default version; `delete_version` first when IAM's 5 are used.
+    UpdatePolicy {
+        arn: String,
+        document: String,
+        delete_version: Option<String>,
+    },
+    /// Deletes the non-default `versions`, then the policy.
+    DeletePolicy {
+        arn: String,
+        versions: Vec<String>,
+    },
+    CreateRole {
+        role: NewRole,
+        grant: TrustGrant,
+    },
+    UpdateTrust {
+        role: String,
+        document: String,
+    },
+    /// Detaches `detach`, then deletes the role.
+    DeleteRole {
+        role: String,
+        detach: Vec<String>,
+    },
+    AttachPolicy {
+        role: String,
+        policy_arn: String,
+    },
+    CreateNamespace {
+        name: String,
+    },
+    ApplyServiceAccount {
+        namespace: String,
+        name: String,
+        annotations: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+    },
+    DeleteServiceAccount {
+        namespace: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub resource: Resource,
+    pub name: String,
+    /// The KIND this change is for; None for shared ones (provider, namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    pub action: Action,
+    pub detail: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub op: Option<Op>,
+    /// Indices of the changes that must be applied first.
+    #[serde(skip)]
+    pub after: Vec<usize>,
+}
+
+/// Per KIND, what a script needs afterwards.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindSummary {
+    pub role_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Fargate: the SourceArn the trust covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub command: &'static str,
+    pub dry_run: bool,
+    pub cluster: String,
+    pub region: String,
+    pub account: String,
+    pub partition: String,
+    pub namespace: String,
+    pub changes: Vec<Change>,
+    pub kinds: BTreeMap<Kind, KindSummary>,
+    /// What would need `--overwrite`/`--force`; a run with any writes nothing.
+    pub refusals: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    fn new(command: &'static str, desired: &Desired, observed: &Observed) -> Plan {
+        Plan {
+            command,
+            dry_run: false,
+            cluster: desired.cluster.clone(),
+            region: desired.region.clone(),
+            account: observed.account.id.clone(),
+            partition: observed.account.partition.clone(),
+            namespace: desired.namespace.clone(),
+            changes: Vec::new(),
+            kinds: BTreeMap::new(),
+            refusals: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds a change; `op` None means nothing to do. Returns its index.
+    fn push(
+        &mut self,
+        resource: Resource,
+        name: impl Into<String>,
+        kind: Option<Kind>,
+        action: Action,
+        detail: impl Into<String>,
+        op: Option<Op>,
+        after: &[Option<usize>],
+    ) -> usize {
+        let status = if op.is_some() {
+            Status::Planned
+        } else {
+            Status::Unchanged
+        };
+        self.changes.push(Change {
+            resource,
+            name: name.into(),
+            kind,
+            action,
+            detail: detail.into(),
+            status,
+            error: None,
+            op,
+            after: after.iter().flatten().copied().collect(),
+        });
+        self.changes.len() - 1
+    }
+
+    fn unchanged(
+        &mut self,
+        resource: Resource,
+        name: impl Into<String>,
+        kind: Option<Kind>,
+        detail: impl Into<String>,
+    ) -> usize {
+        self.push(resource, name, kind, Action::None, detail, None, &[])
+    }
+
+    /// A change that needs a flag: shown, never applied.
+    fn refuse(
+        &mut self,
+        resource: Resource,
+        name: impl Into<String>,
+        kind: Option<Kind>,
+        action: Action,
+        reason: String,
+    ) {
+        let i = self.push(resource, name, kind, action, reason.clone(), None, &[]);
+        self.changes[i].status = Status::Refused;
+        self.refusals.push(reason);
+    }
+
+    /// Changes that write something.
+    pub fn writes(&self) -> usize {
+        self.changes.iter().filter(|c| c.op.is_some()).count()
+    }
+
+    /// Everything already as wanted, nothing refused.
+    pub fn is_converged(&self) -> bool {
+        self.writes() == 0 && self.refusals.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

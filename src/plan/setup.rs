@@ -1,0 +1,626 @@
+//! Planning `setup`: from what exists to what AMP needs, adding and never
+//! taking away.
+
+use super::{Action, KindSummary, Op, Plan, Resource, TrustGrant};
+use crate::aws::NewRole;
+use crate::observe::{Observed, ObservedRole};
+use crate::policy::{self, FargateTrust, IrsaSubject, TrustState};
+use crate::recipe::{
+    Desired, FARGATE_MANAGED_POLICY, FargateSpec, IrsaSpec, Kind, MANAGED_BY, MANAGER,
+    ROLE_ARN_ANNOTATION,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub fn setup(desired: &Desired, observed: &Observed) -> Plan {
+    let mut plan = Plan::new("setup", desired, observed);
+    let provider = (!desired.irsa.is_empty()).then(|| plan_provider(&mut plan, desired, observed));
+    let namespace = (!desired.irsa.is_empty())
+        .then(|| plan_namespace(&mut plan, desired, observed))
+        .flatten();
+    for spec in &desired.irsa {
+        plan_irsa(
+            &mut plan,
+            desired,
+            observed,
+            spec,
+            provider.flatten(),
+            namespace,
+        );
+    }
+    if let Some(fargate) = &desired.fargate {
+        plan_fargate(&mut plan, desired, observed, fargate);
+    }
+    plan
+}
+
+fn provider_arn(observed: &Observed) -> String {
+    observed
+        .oidc_provider
+        .as_ref()
+        .map(|p| p.arn.clone())
+        .unwrap_or_else(|| observed.account.oidc_provider(&observed.issuer_host))
+}
+
+/// The IAM OIDC provider for the cluster's issuer. Returns the index of the
+/// change that roles must wait for, if any.
+fn plan_provider(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Option<usize> {
+    let name = observed.issuer_host.clone();
+    let audience = policy::STS_AUDIENCE.to_string();
+    match &observed.oidc_provider {
+        None => Some(plan.push(
+            Resource::OidcProvider,
+            name,
+            None,
+            Action::Create,
+            format!("client id {audience}"),
+            Some(Op::CreateOidcProvider {
+                url: format!("https://{}", observed.issuer_host),
+                client_id: audience,
+                tags: desired.tags(),
+            }),
+            &[],
+        )),
+        Some(p) if !p.client_ids.contains(&audience) => {
+            let kept = if p.client_ids.is_empty() {
+                String::new()
+            } else {
+                format!(" (keeping {})", p.client_ids.join(", "))
+            };
+            Some(plan.push(
+                Resource::OidcProvider,
+                name,
+                None,
+                Action::Update,
+                format!("add client id {audience}{kept}"),
+                Some(Op::AddOidcClientId {
+                    arn: p.arn.clone(),
+                    client_id: audience,
+                }),
+                &[],
+            ))
+        }
+        Some(_) => {
+            plan.unchanged(
+                Resource::OidcProvider,
+                name,
+                None,
+                format!("exists with client id {audience}"),
+            );
+            None
+        }
+    }
+}
+
+fn plan_namespace(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Option<usize> {
+    match observed.namespace_exists {
+        Some(false) => Some(plan.push(
+            Resource::Namespace,
+            desired.namespace.clone(),
+            None,
+            Action::Create,
+            "does not exist yet",
+            Some(Op::CreateNamespace {
+                name: desired.namespace.clone(),
+            }),
+            &[],
+        )),
+        _ => None,
+    }
+}
+
+/// Trust, size-checked. Returns the new document, or None after a refusal.
+fn checked_trust(plan: &mut Plan, role: &str, kind: Kind, doc: Value) -> Option<String> {
+    let text = policy::minify(&doc);
+    if text.len() > policy::TRUST_POLICY_LIMIT {
+        plan.refuse(
+            Resource::Trust,
+            role,
+            Some(kind),
+            Action::Update,
+            format!(
+                "the trust policy of role {role} would be {} characters, over IAM's limit of {}: \
+                 remove statements it no longer needs (or raise the quota), then run again",
+                text.len(),
+                policy::TRUST_POLICY_LIMIT
+            ),
+        );
+        return None;
+    }
+    Some(text)
+}
+
+fn new_role(desired: &Desired, name: &str, trust: String, description: String) -> NewRole {
+    NewRole {
+        name: name.to_string(),
+        path: desired.options.role_path.clone(),
+        trust_policy: trust,
+        description,
+        tags: desired.tags(),
+        permissions_boundary: desired.options.permissions_boundary.clone(),
+    }
+}
+
+fn plan_irsa(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    spec: &IrsaSpec,
+    provider: Option<usize>,
+    namespace: Option<usize>,
+) {
+    let kind = Some(spec.kind);
+    let account = &observed.account;
+    let ns = &desired.namespace;
+
+    // The permission policy.
+    let resource = match &desired.workspace {
+        Some(ws) => account.amp_workspace(&desired.region, ws),
+        None => "*".to_string(),
+    };
+    let wanted = policy::permission_policy(&spec.actions, &resource);
+    let observed_policy = observed
+        .policies
+        .get(&spec.policy_name)
+        .and_then(Option::as_ref);
+    let policy_arn = observed_policy
+        .map(|p| p.summary.arn.clone())
+        .unwrap_or_else(|| account.policy(&desired.options.role_path, &spec.policy_name));
+    let summary = format!("{} on {resource}", spec.actions.join(", "));
+    let policy_step = match observed_policy {
+        None => Some(plan.push(
+            Resource::Policy,
+            &spec.policy_name,
+            kind,
+            Action::Create,
+            summary,
+            Some(Op::CreatePolicy {
+                name: spec.policy_name.clone(),
+                path: desired.options.role_path.clone(),
+                arn: policy_arn.clone(),
+                document: policy::minify(&wanted),
+                tags: desired.tags(),
+            }),
+            &[],
+        )),
+        Some(p) if policy::same_meaning(&p.document, &wanted) => {
+            plan.unchanged(Resource::Policy, &spec.policy_name, kind, summary);
+            None
+        }
+        Some(p) => {
+            // IAM keeps at most 5 versions: the oldest non-default one makes room.
+            let delete_version = (p.versions.len() >= 5)
+                .then(|| {
+                    p.versions
+                        .iter()
+                        .filter(|v| !v.is_default)
+                        .min_by_key(|v| v.created)
+                        .map(|v| v.id.clone())
+                })
+                .flatten();
+            let mut detail = format!(
+                "new default version: {}",
+                policy::permission_diff(&p.document, &wanted)
+            );
+            if let Some(v) = &delete_version {
+                detail.push_str(&format!(" (deletes the oldest version {v} first)"));
+            }
+            Some(plan.push(
+                Resource::Policy,
+                &spec.policy_name,
+                kind,
+                Action::Update,
+                detail,
+                Some(Op::UpdatePolicy {
+                    arn: policy_arn.clone(),
+                    document: policy::minify(&wanted),
+                    delete_version,
+                }),
+                &[],
+            ))
+        }
+    };
+
+    // The role and its trust for exactly this ServiceAccount.
+    let subject = IrsaSubject {
+        provider_arn: provider_arn(observed),
+        host_path: observed.issuer_host.clone(),
+        namespace: ns.clone(),
+        service_account: spec.service_account.clone(),
+    };
+    let who = format!("{ns}/{}", spec.service_account);
+    let observed_role = observed.roles.get(&spec.role_name).and_then(Option::as_ref);
+    let role_arn = observed_role
+        .map(|r| r.role.arn.clone())
+        .unwrap_or_else(|| account.role(&desired.options.role_path, &spec.role_name));
+    let role_step = match observed_role {
+        None => {
+            let Some(trust) =
+                checked_trust(plan, &spec.role_name, spec.kind, subject.trust_policy())
+            else {
+                return;
+            };
+            Some(plan.push(
+                Resource::Role,
+                &spec.role_name,
+                kind,
+                Action::Create,
+                format!("trusted by {who} (sub and aud)"),
+                Some(Op::CreateRole {
+                    role: new_role(
+                        desired,
+                        &spec.role_name,
+                        trust,
+                        format!(
+                            "AMP {} for {who} on EKS cluster {}",
+                            spec.kind, desired.cluster
+                        ),
+                    ),
+                    grant: TrustGrant::Irsa(subject.clone()),
+                }),
+                &[provider],
+            ))
+        }
+        Some(role) => {
+            plan.unchanged(Resource::Role, &spec.role_name, kind, "exists");
+            plan_irsa_trust(plan, spec, role, &subject, &who, provider)
+        }
+    };
+
+    // The attachment.
+    let attached = observed_role
+        .map(|r| r.attached.iter().any(|a| a.arn == policy_arn))
+        .unwrap_or(false);
+    if attached {
+        plan.unchanged(
+            Resource::Attachment,
+            &spec.role_name,
+            kind,
+            format!("{} attached", spec.policy_name),
+        );
+    } else {
+        plan.push(
+            Resource::Attachment,
+            &spec.role_name,
+            kind,
+            Action::Create,
+            format!("attach {}", spec.policy_name),
+            Some(Op::AttachPolicy {
+                role: spec.role_name.clone(),
+                policy_arn: policy_arn.clone(),
+            }),
+            &[role_step, policy_step],
+        );
+    }
+
+    plan_service_account(
+        plan, desired, observed, spec, &role_arn, role_step, namespace,
+    );
+
+    plan.kinds.insert(
+        spec.kind,
+        KindSummary {
+            role_arn,
+            policy_arn: Some(policy_arn),
+            service_account: Some(who),
+            source_arn: None,
+        },
+    );
+}
+
+fn plan_irsa_trust(
+    plan: &mut Plan,
+    spec: &IrsaSpec,
+    role: &ObservedRole,
+    subject: &IrsaSubject,
+    who: &str,
+    provider: Option<usize>,
+) -> Option<usize> {
+    let kind = Some(spec.kind);
+    let detail = match subject.state(&role.trust) {
+        TrustState::Trusted => {
+            plan.unchanged(
+                Resource::Trust,
+                &spec.role_name,
+                kind,
+                format!("trusted by {who}"),
+            );
+            return None;
+        }
+        TrustState::MissingAudience { .. } => {
+            format!("add the aud = {} condition for {who}", policy::STS_AUDIENCE)
+        }
+        TrustState::Missing => {
+            let others = policy::statements(&role.trust).len();
+            format!("add trust for {who} (keeping {others} existing statement(s))")
+        }
+    };
+    let document = checked_trust(
+        plan,
+        &spec.role_name,
+        spec.kind,
+        subject.add_to(&role.trust),
+    )?;
+    Some(plan.push(
+        Resource::Trust,
+        &spec.role_name,
+        kind,
+        Action::Update,
+        detail,
+        Some(Op::UpdateTrust {
+            role: spec.role_name.clone(),
+            document,
+        }),
+        &[provider],
+    ))
+}
+
+fn plan_service_account(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    spec: &IrsaSpec,
+    role_arn: &str,
+    role_step: Option<usize>,
+    namespace: Option<usize>,
+) {
+    let kind = Some(spec.kind);
+    let ns = &desired.namespace;
+    let name = format!("{ns}/{}", spec.service_account);
+    let existing = observed
+        .service_accounts
+        .get(&spec.service_account)
+        .and_then(Option::as_ref);
+    let annotations = BTreeMap::from([(ROLE_ARN_ANNOTATION.to_string(), role_arn.to_string())]);
+    // The label marks accounts this tool created (teardown deletes only those);
+    // once applied it must be re-applied, or server-side apply would drop it.
+    let ours = existing
+        .map(|sa| sa.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGER))
+        .unwrap_or(true);
+    let labels = if ours {
+        BTreeMap::from([(MANAGED_BY.to_string(), MANAGER.to_string())])
+    } else {
+        BTreeMap::new()
+    };
+    let op = Op::ApplyServiceAccount {
+        namespace: ns.clone(),
+        name: spec.service_account.clone(),
+        annotations,
+        labels,
+    };
+    let (action, detail) = match existing.map(|sa| sa.annotations.get(ROLE_ARN_ANNOTATION)) {
+        None => (Action::Create, format!("{ROLE_ARN_ANNOTATION}={role_arn}")),
+        Some(None) => (
+            Action::Update,
+            format!("annotate {ROLE_ARN_ANNOTATION}={role_arn} (everything else kept)"),
+        ),
+        Some(Some(current)) if current == role_arn => {
+            plan.unchanged(
+                Resource::ServiceAccount,
+                name,
+                kind,
+                format!("{ROLE_ARN_ANNOTATION}={role_arn}"),
+            );
+            return;
+        }
+        Some(Some(current)) if desired.options.overwrite => (
+            Action::Update,
+            format!("replace {ROLE_ARN_ANNOTATION}={current} with {role_arn} (--overwrite)"),
+        ),
+        Some(Some(current)) => {
+            plan.refuse(
+                Resource::ServiceAccount,
+                name,
+                kind,
+                Action::Update,
+                format!(
+                    "ServiceAccount {ns}/{} is annotated {ROLE_ARN_ANNOTATION}={current}, another role \
+                     than {role_arn}: pass --overwrite to point it at {}",
+                    spec.service_account, spec.role_name
+                ),
+            );
+            return;
+        }
+    };
+    plan.push(
+        Resource::ServiceAccount,
+        name,
+        kind,
+        action,
+        detail,
+        Some(op),
+        &[role_step, namespace],
+    );
+}
+
+fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &FargateSpec) {
+    let kind = Some(Kind::Fargate);
+    let account = &observed.account;
+    let region = if spec.all_regions {
+        "*"
+    } else {
+        desired.region.as_str()
+    };
+    let cluster = if spec.all_clusters {
+        "*"
+    } else {
+        desired.cluster.as_str()
+    };
+    let source = account.fargate_profiles(region, cluster);
+    let role_name = &spec.role_name;
+    let observed_role = observed.roles.get(role_name).and_then(Option::as_ref);
+    let role_arn = observed_role
+        .map(|r| r.role.arn.clone())
+        .unwrap_or_else(|| account.role(&desired.options.role_path, role_name));
+    let managed = account.aws_managed_policy(FARGATE_MANAGED_POLICY);
+    if spec.all_regions || spec.all_clusters {
+        let widened = match (spec.all_regions, spec.all_clusters) {
+            (true, true) => "every cluster in every region",
+            (true, false) => "this cluster's name in every region",
+            _ => "every cluster in this region",
+        };
+        plan.warnings.push(format!(
+            "the Fargate trust covers {widened} of account {} ({source})",
+            account.id
+        ));
+    }
+
+    // The pod execution role must not be a node group's instance role.
+    if let Some(ng) = observed
+        .nodegroup_roles
+        .iter()
+        .find(|ng| ng.role_arn == role_arn || ng.role_arn.ends_with(&format!("/{role_name}")))
+    {
+        plan.refuse(
+            Resource::Role,
+            role_name,
+            kind,
+            Action::Update,
+            format!(
+                "role {role_name} is the instance role of node group {}: the Fargate pod execution \
+                 role must be a different role (choose another --role-name)",
+                ng.nodegroup
+            ),
+        );
+        return;
+    }
+
+    let role_step = match observed_role {
+        None => {
+            let trust = policy::minify(&policy::fargate_trust_policy(&source));
+            Some(plan.push(
+                Resource::Role,
+                role_name,
+                kind,
+                Action::Create,
+                format!("trusted by eks-fargate-pods.amazonaws.com for {source}"),
+                Some(Op::CreateRole {
+                    role: new_role(
+                        desired,
+                        role_name,
+                        trust,
+                        "EKS Fargate pod execution role".to_string(),
+                    ),
+                    grant: TrustGrant::Fargate {
+                        source_arn: source.clone(),
+                    },
+                }),
+                &[],
+            ))
+        }
+        Some(role) => {
+            plan.unchanged(Resource::Role, role_name, kind, "exists");
+            plan_fargate_trust(plan, desired, role_name, role, &source)
+        }
+    };
+
+    let attached = observed_role
+        .map(|r| r.attached.iter().any(|a| a.arn == managed))
+        .unwrap_or(false);
+    if attached {
+        plan.unchanged(
+            Resource::Attachment,
+            role_name,
+            kind,
+            format!("{FARGATE_MANAGED_POLICY} attached"),
+        );
+    } else {
+        plan.push(
+            Resource::Attachment,
+            role_name,
+            kind,
+            Action::Create,
+            format!("attach {FARGATE_MANAGED_POLICY}"),
+            Some(Op::AttachPolicy {
+                role: role_name.clone(),
+                policy_arn: managed.clone(),
+            }),
+            &[role_step],
+        );
+    }
+    plan.kinds.insert(
+        Kind::Fargate,
+        KindSummary {
+            role_arn,
+            policy_arn: Some(managed),
+            service_account: None,
+            source_arn: Some(source),
+        },
+    );
+}
+
+fn plan_fargate_trust(
+    plan: &mut Plan,
+    desired: &Desired,
+    role_name: &str,
+    role: &ObservedRole,
+    source: &str,
+) -> Option<usize> {
+    let kind = Some(Kind::Fargate);
+    let (document, detail) = match policy::fargate_trust(&role.trust, source) {
+        FargateTrust::Covered => {
+            plan.unchanged(Resource::Trust, role_name, kind, format!("covers {source}"));
+            return None;
+        }
+        FargateTrust::NotCovered { index, sources } => (
+            policy::add_fargate_source(&role.trust, index, source),
+            format!(
+                "add {source} to aws:SourceArn (keeping {})",
+                sources.join(", ")
+            ),
+        ),
+        FargateTrust::Unconditioned { index } => {
+            let risk = format!(
+                "role {role_name} lets Fargate pods of any cluster assume it (no aws:SourceArn \
+                 condition: a confused-deputy risk)"
+            );
+            if !desired.options.harden {
+                plan.warnings.push(format!(
+                    "{risk}; pass --harden to restrict it to {source} (other clusters that use the role then need their own entry)"
+                ));
+                plan.unchanged(
+                    Resource::Trust,
+                    role_name,
+                    kind,
+                    "covers every cluster (no aws:SourceArn)",
+                );
+                return None;
+            }
+            (
+                policy::add_fargate_source(&role.trust, index, source),
+                format!("restrict to aws:SourceArn {source} (--harden)"),
+            )
+        }
+        FargateTrust::NoStatement if desired.options.overwrite => (
+            policy::add_fargate_statement(&role.trust, source),
+            format!("add a Fargate statement for {source}, keeping the others (--overwrite)"),
+        ),
+        FargateTrust::NoStatement => {
+            plan.refuse(
+                Resource::Trust,
+                role_name,
+                kind,
+                Action::Update,
+                format!(
+                    "role {role_name} has no statement letting {} assume it (made for something \
+                     else?): pass --overwrite to add one, keeping its other statements, or choose another --role-name",
+                    policy::FARGATE_SERVICE
+                ),
+            );
+            return None;
+        }
+    };
+    let document = checked_trust(plan, role_name, Kind::Fargate, document)?;
+    Some(plan.push(
+        Resource::Trust,
+        role_name,
+        kind,
+        Action::Update,
+        detail,
+        Some(Op::UpdateTrust {
+            role: role_name.to_string(),
+            document,
+        }),
+        &[],
+    ))
+}

@@ -1,0 +1,279 @@
+//! What AMP needs, as desired state: the AWS guides' recipes (role, policy and
+//! ServiceAccount names, the permission actions, the Fargate trust), with the
+//! user's overrides applied.
+
+use crate::aws::Tags;
+use serde::Serialize;
+
+/// The label value (and IAM tag) that marks what this tool created.
+pub const MANAGER: &str = "kubectl-amp-iam";
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// IAM tag naming the cluster a resource was made for.
+pub const CLUSTER_TAG: &str = "kubectl-amp-iam/cluster";
+/// The annotation EKS's pod identity webhook reads.
+pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+pub const FARGATE_ROLE: &str = "AmazonEKSFargatePodExecutionRole";
+pub const FARGATE_MANAGED_POLICY: &str = "AmazonEKSFargatePodExecutionRolePolicy";
+
+/// What a run is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Prometheus remote write into AMP (IRSA role for the ingest ServiceAccount).
+    Ingest,
+    /// Querying AMP, e.g. from Grafana (IRSA role for the query ServiceAccount).
+    Query,
+    /// The EKS Fargate pod execution role.
+    Fargate,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ingest => "ingest",
+            Kind::Query => "query",
+            Kind::Fargate => "fargate",
+        }
+    }
+    pub fn is_irsa(self) -> bool {
+        !matches!(self, Kind::Fargate)
+    }
+
+    /// The guide's defaults for an IRSA kind: (service account, role, policy, actions).
+    fn irsa_defaults(self) -> (&'static str, &'static str, &'static str, [&'static str; 4]) {
+        let shared = ["aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"];
+        match self {
+            Kind::Query => (
+                "amp-iamproxy-query-service-account",
+                "amp-iamproxy-query-role",
+                "AMPQueryPolicy",
+                ["aps:QueryMetrics", shared[0], shared[1], shared[2]],
+            ),
+            _ => (
+                "amp-iamproxy-ingest-service-account",
+                "amp-iamproxy-ingest-role",
+                "AMPIngestPolicy",
+                ["aps:RemoteWrite", shared[0], shared[1], shared[2]],
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Overrides of the guide's names, valid only with exactly one KIND.
+#[derive(Debug, Clone, Default)]
+pub struct NameOverrides {
+    pub service_account: Option<String>,
+    pub role_name: Option<String>,
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IrsaSpec {
+    pub kind: Kind,
+    pub service_account: String,
+    pub role_name: String,
+    pub policy_name: String,
+    pub actions: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FargateSpec {
+    pub role_name: String,
+    /// `*` for the region in the SourceArn.
+    pub all_regions: bool,
+    /// `*` for the cluster in the SourceArn.
+    pub all_clusters: bool,
+}
+
+/// How far a run may go beyond the plain recipe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Replace a role-arn annotation for another role; add a Fargate statement
+    /// to a role that has none.
+    pub overwrite: bool,
+    /// Add a SourceArn condition to a Fargate statement that has none.
+    pub harden: bool,
+    /// Teardown: also remove resources not tagged as made by this tool.
+    pub force: bool,
+    /// Teardown: also delete the OIDC provider when nothing trusts it any more.
+    pub include_oidc_provider: bool,
+    /// Extra tags on everything created (`--tag k=v`).
+    pub tags: Tags,
+    pub role_path: String,
+    pub permissions_boundary: Option<String>,
+}
+
+/// Everything a run wants to be true.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub cluster: String,
+    pub region: String,
+    pub namespace: String,
+    pub irsa: Vec<IrsaSpec>,
+    pub fargate: Option<FargateSpec>,
+    /// Scope the AMP policies to one workspace instead of `*`.
+    pub workspace: Option<String>,
+    pub options: Options,
+}
+
+impl Desired {
+    /// The guide's recipe for `kinds` (defaults: ingest and query), with overrides.
+    pub fn new(
+        kinds: &[Kind],
+        names: &NameOverrides,
+        fargate_flags: (bool, bool),
+        target: (&str, &str, &str),
+        workspace: Option<String>,
+        options: Options,
+    ) -> Desired {
+        let kinds = effective_kinds(kinds);
+        let irsa = kinds
+            .iter()
+            .filter(|k| k.is_irsa())
+            .map(|&kind| {
+                let (sa, role, policy, actions) = kind.irsa_defaults();
+                IrsaSpec {
+                    kind,
+                    service_account: names.service_account.clone().unwrap_or(sa.into()),
+                    role_name: names.role_name.clone().unwrap_or(role.into()),
+                    policy_name: names.policy_name.clone().unwrap_or(policy.into()),
+                    actions: actions.to_vec(),
+                }
+            })
+            .collect();
+        let fargate = kinds.contains(&Kind::Fargate).then(|| FargateSpec {
+            role_name: names.role_name.clone().unwrap_or(FARGATE_ROLE.into()),
+            all_regions: fargate_flags.0,
+            all_clusters: fargate_flags.1,
+        });
+        let (cluster, region, namespace) = target;
+        Desired {
+            cluster: cluster.into(),
+            region: region.into(),
+            namespace: namespace.into(),
+            irsa,
+            fargate,
+            workspace,
+            options,
+        }
+    }
+
+    /// Tags on everything this tool creates: ownership, the cluster, the user's.
+    pub fn tags(&self) -> Tags {
+        let mut tags = self.options.tags.clone();
+        tags.insert(MANAGED_BY.into(), MANAGER.into());
+        tags.insert(CLUSTER_TAG.into(), self.cluster.clone());
+        tags
+    }
+}
+
+/// The KINDs a run covers: as given (deduplicated, in order), or ingest and query.
+pub fn effective_kinds(kinds: &[Kind]) -> Vec<Kind> {
+    let mut out: Vec<Kind> = Vec::new();
+    for k in kinds {
+        if !out.contains(k) {
+            out.push(*k);
+        }
+    }
+    if out.is_empty() {
+        out = vec![Kind::Ingest, Kind::Query];
+    }
+    out
+}
+
+/// Whether IAM tags mark a resource as made by this tool.
+pub fn is_ours(tags: &Tags) -> bool {
+    tags.get(MANAGED_BY).map(String::as_str) == Some(MANAGER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(kinds: &[Kind], names: NameOverrides) -> Desired {
+        Desired::new(
+            kinds,
+            &names,
+            (false, false),
+            ("demo", "us-east-1", "prometheus"),
+            None,
+            Options::default(),
+        )
+    }
+
+    #[test]
+    fn default_kinds_are_ingest_and_query_with_the_guides_names() {
+        let d = desired(&[], NameOverrides::default());
+        assert_eq!(d.irsa.len(), 2);
+        assert_eq!(
+            d.irsa[0].service_account,
+            "amp-iamproxy-ingest-service-account"
+        );
+        assert_eq!(d.irsa[0].role_name, "amp-iamproxy-ingest-role");
+        assert_eq!(d.irsa[0].policy_name, "AMPIngestPolicy");
+        assert_eq!(
+            d.irsa[0].actions,
+            [
+                "aps:RemoteWrite",
+                "aps:GetSeries",
+                "aps:GetLabels",
+                "aps:GetMetricMetadata"
+            ]
+        );
+        assert_eq!(d.irsa[1].role_name, "amp-iamproxy-query-role");
+        assert_eq!(d.irsa[1].policy_name, "AMPQueryPolicy");
+        assert_eq!(
+            d.irsa[1].actions,
+            [
+                "aps:QueryMetrics",
+                "aps:GetSeries",
+                "aps:GetLabels",
+                "aps:GetMetricMetadata"
+            ]
+        );
+        assert!(d.fargate.is_none());
+    }
+
+    #[test]
+    fn overrides_apply_to_the_single_kind() {
+        let d = desired(
+            &[Kind::Query, Kind::Query],
+            NameOverrides {
+                service_account: Some("grafana".into()),
+                role_name: Some("r".into()),
+                policy_name: Some("p".into()),
+            },
+        );
+        assert_eq!(d.irsa.len(), 1);
+        assert_eq!(
+            (
+                d.irsa[0].service_account.as_str(),
+                d.irsa[0].role_name.as_str(),
+                d.irsa[0].policy_name.as_str()
+            ),
+            ("grafana", "r", "p")
+        );
+    }
+
+    #[test]
+    fn fargate_alone_has_no_irsa() {
+        let d = desired(&[Kind::Fargate], NameOverrides::default());
+        assert!(d.irsa.is_empty());
+        assert_eq!(d.fargate.unwrap().role_name, FARGATE_ROLE);
+    }
+
+    #[test]
+    fn tags_mark_ownership_and_cluster() {
+        let d = desired(&[], NameOverrides::default());
+        let tags = d.tags();
+        assert!(is_ours(&tags));
+        assert_eq!(tags[CLUSTER_TAG], "demo");
+    }
+}
