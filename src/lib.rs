@@ -10,6 +10,7 @@
 //!
 //! AWS and Kubernetes sit behind the small traits in [`aws`] and [`cluster`].
 
+pub mod apply;
 pub mod arn;
 pub mod aws;
 pub mod cluster;

@@ -77,6 +77,7 @@ pub enum TrustGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     CreateOidcProvider {
+        arn: String,
         url: String,
         client_id: String,
         tags: Tags,

@@ -55,6 +55,7 @@ fn plan_provider(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Opt
             Action::Create,
             format!("client id {audience}"),
             Some(Op::CreateOidcProvider {
+                arn: provider_arn(observed),
                 url: format!("https://{}", observed.issuer_host),
                 client_id: audience,
                 tags: desired.tags(),

@@ -1,0 +1,311 @@
+//! Executing a plan: every change starts as soon as the changes it depends on
+//! are done, so independent AWS calls run concurrently and the critical path
+//! is as short as the dependencies allow. A failed change skips everything
+//! that depends on it; the others finish.
+
+use crate::aws::{Aws, AwsError, AwsErrorKind};
+use crate::cluster::Cluster;
+use crate::error::{Error, Result};
+use crate::plan::{Op, Plan, Status, TrustGrant};
+use crate::policy;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How long to keep retrying IAM's eventual-consistency rejections (a
+    /// just-created OIDC provider or role that IAM does not see yet).
+    pub consistency_window: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            consistency_window: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Applies `plan`, recording each change's status and error in it. Errors
+/// with [`Error::ApplyFailed`] when any change failed.
+pub async fn apply<A: Aws, C: Cluster>(
+    plan: &mut Plan,
+    aws: &A,
+    cluster: Option<&C>,
+    options: &ApplyOptions,
+) -> Result<()> {
+    let n = plan.changes.len();
+    // started: handed to the executor (or nothing to do); finished: done ok.
+    let mut started: Vec<bool> = plan.changes.iter().map(|c| c.op.is_none()).collect();
+    let mut finished = started.clone();
+    let mut broken = vec![false; n];
+    let mut running = FuturesUnordered::new();
+    loop {
+        // `after` always points at earlier changes, so one pass in order
+        // propagates skips down whole chains.
+        for i in 0..n {
+            if started[i] {
+                continue;
+            }
+            let after = plan.changes[i].after.clone();
+            if let Some(&dep) = after.iter().find(|&&d| broken[d]) {
+                started[i] = true;
+                broken[i] = true;
+                let dep = &plan.changes[dep];
+                let reason = format!(
+                    "not attempted: it needs {} {} which failed",
+                    dep.resource.label(),
+                    dep.name
+                );
+                let change = &mut plan.changes[i];
+                change.status = Status::Skipped;
+                change.error = Some(reason);
+            } else if after.iter().all(|&d| finished[d]) {
+                started[i] = true;
+                if let Some(op) = plan.changes[i].op.clone() {
+                    running.push(async move { (i, execute(&op, aws, cluster, options).await) });
+                }
+            }
+        }
+        let Some((i, result)) = running.next().await else {
+            break;
+        };
+        let change = &mut plan.changes[i];
+        match result {
+            Ok(()) => {
+                finished[i] = true;
+                change.status = Status::Applied;
+            }
+            Err(e) => {
+                broken[i] = true;
+                change.status = Status::Failed;
+                change.error = Some(e.to_string());
+            }
+        }
+    }
+    let failures: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c.resource.label(),
+                c.name,
+                c.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ApplyFailed {
+            failures,
+            total: plan.writes(),
+        })
+    }
+}
+
+/// Retries `call` while IAM's eventual consistency rejects it, within the window.
+async fn settle<T, F, Fut>(window: Duration, mut call: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match call().await {
+            Err(e) if e.is_eventual_consistency() => {
+                if start.elapsed() + delay > window {
+                    let mut e = e;
+                    e.message = format!(
+                        "{} (still rejected after {} s; IAM can take a while to see a new OIDC provider or role: run again in a minute)",
+                        e.message.trim_end_matches('.'),
+                        start.elapsed().as_secs()
+                    );
+                    return Err(e);
+                }
+                tracing::debug!(action = e.action, resource = %e.resource, "eventual consistency, retrying in {:?}", delay);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Absence is the goal of a delete: "already gone" counts as done.
+fn gone_ok(result: Result<(), AwsError>) -> Result<(), AwsError> {
+    match result {
+        Err(e) if e.kind == AwsErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+async fn execute<A: Aws, C: Cluster>(
+    op: &Op,
+    aws: &A,
+    cluster: Option<&C>,
+    options: &ApplyOptions,
+) -> Result<()> {
+    let window = options.consistency_window;
+    match op {
+        Op::CreateOidcProvider {
+            arn,
+            url,
+            client_id,
+            tags,
+        } => match aws
+            .create_oidc_provider(url, std::slice::from_ref(client_id), tags)
+            .await
+        {
+            // Someone made it meanwhile: make sure it has our audience.
+            Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
+                if let Some(p) = aws.oidc_provider(arn).await? {
+                    if !p.client_ids.contains(client_id) {
+                        aws.add_oidc_client_id(arn, client_id).await?;
+                    }
+                }
+                Ok(())
+            }
+            other => Ok(other.map(drop)?),
+        },
+        Op::AddOidcClientId { arn, client_id } => Ok(aws.add_oidc_client_id(arn, client_id).await?),
+        Op::DeleteOidcProvider { arn } => Ok(gone_ok(aws.delete_oidc_provider(arn).await)?),
+        Op::CreatePolicy {
+            name,
+            path,
+            arn,
+            document,
+            tags,
+        } => match aws.create_policy(name, path, document, tags).await {
+            // Someone made it meanwhile: converge its document, once.
+            Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
+                ensure_policy_document(aws, arn, document).await
+            }
+            other => Ok(other.map(drop)?),
+        },
+        Op::UpdatePolicy {
+            arn,
+            document,
+            delete_version,
+        } => {
+            if let Some(v) = delete_version {
+                gone_ok(aws.delete_policy_version(arn, v).await)?;
+            }
+            match aws.create_policy_version(arn, document).await {
+                // Another run added a version meanwhile: look again.
+                Err(e) if e.kind == AwsErrorKind::LimitExceeded => {
+                    ensure_policy_document(aws, arn, document).await
+                }
+                other => Ok(other?),
+            }
+        }
+        Op::DeletePolicy { arn, versions } => {
+            for v in versions {
+                gone_ok(aws.delete_policy_version(arn, v).await)?;
+            }
+            Ok(gone_ok(aws.delete_policy(arn).await)?)
+        }
+        Op::CreateRole { role, grant } => {
+            match settle(window, || aws.create_role(role)).await {
+                // Someone made it meanwhile: add our trust to theirs.
+                Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
+                    let Some(existing) = aws.role(&role.name).await? else {
+                        return Err(e.into());
+                    };
+                    let doc: serde_json::Value = serde_json::from_str(&existing.trust_policy)
+                        .map_err(|err| Error::BadDocument {
+                            what: "trust policy",
+                            resource: existing.arn.clone(),
+                            reason: err.to_string(),
+                        })?;
+                    let merged = match grant {
+                        TrustGrant::Irsa(subject) => subject.add_to(&doc),
+                        TrustGrant::Fargate { source_arn } => match policy::fargate_trust(&doc, source_arn) {
+                            policy::FargateTrust::Covered => doc.clone(),
+                            policy::FargateTrust::NotCovered { index, .. } => {
+                                policy::add_fargate_source(&doc, index, source_arn)
+                            }
+                            _ => policy::add_fargate_statement(&doc, source_arn),
+                        },
+                    };
+                    if merged != doc {
+                        let text = policy::minify(&merged);
+                        settle(window, || aws.update_trust(&role.name, &text)).await?;
+                    }
+                    Ok(())
+                }
+                other => Ok(other.map(drop)?),
+            }
+        }
+        Op::UpdateTrust { role, document } => {
+            Ok(settle(window, || aws.update_trust(role, document)).await?)
+        }
+        Op::DeleteRole { role, detach } => {
+            futures::future::try_join_all(
+                detach
+                    .iter()
+                    .map(|arn| async move { gone_ok(aws.detach_policy(role, arn).await) }),
+            )
+            .await?;
+            Ok(gone_ok(aws.delete_role(role).await)?)
+        }
+        Op::AttachPolicy { role, policy_arn } => {
+            Ok(settle(window, || aws.attach_policy(role, policy_arn)).await?)
+        }
+        Op::CreateNamespace { name } => Ok(need(cluster)?.create_namespace(name).await?),
+        Op::ApplyServiceAccount {
+            namespace,
+            name,
+            annotations,
+            labels,
+        } => Ok(need(cluster)?
+            .apply_service_account(namespace, name, annotations, labels)
+            .await?),
+        Op::DeleteServiceAccount { namespace, name } => {
+            Ok(need(cluster)?.delete_service_account(namespace, name).await?)
+        }
+    }
+}
+
+fn need<C>(cluster: Option<&C>) -> Result<&C> {
+    cluster.ok_or_else(|| {
+        Error::Usage(
+            "this step needs the Kubernetes cluster, but no kubeconfig was found: pass --kubeconfig or --context"
+                .into(),
+        )
+    })
+}
+
+/// Makes `document` the policy's default unless it already means the same;
+/// frees a version slot first when IAM's five are used.
+async fn ensure_policy_document<A: Aws>(aws: &A, arn: &str, document: &str) -> Result<()> {
+    let versions = aws.policy_versions(arn).await?;
+    if let Some(default) = versions.iter().find(|v| v.is_default) {
+        let current = aws.policy_document(arn, &default.id).await?;
+        let same = match (
+            serde_json::from_str::<serde_json::Value>(&current),
+            serde_json::from_str::<serde_json::Value>(document),
+        ) {
+            (Ok(a), Ok(b)) => policy::same_meaning(&a, &b),
+            _ => false,
+        };
+        if same {
+            return Ok(());
+        }
+    }
+    if versions.len() >= 5 {
+        if let Some(oldest) = versions
+            .iter()
+            .filter(|v| !v.is_default)
+            .min_by_key(|v| v.created)
+        {
+            gone_ok(aws.delete_policy_version(arn, &oldest.id).await)?;
+        }
+    }
+    Ok(aws.create_policy_version(arn, document).await?)
+}
