@@ -13,10 +13,12 @@
 pub mod apply;
 pub mod arn;
 pub mod aws;
+pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod names;
 pub mod observe;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod recipe;

@@ -1,0 +1,209 @@
+//! The command line (clap derive). Flags keep kubectl's meanings.
+
+use crate::output::Format;
+use crate::recipe::Kind;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  # ingest + query roles, ServiceAccounts in the context's namespace
+  kubectl amp-iam setup -n prometheus
+
+  # only ingest, scoped to one AMP workspace, preview first
+  kubectl amp-iam setup ingest -n prometheus --workspace ws-0123abcd-... --dry-run
+
+  # the Fargate pod execution role for this cluster
+  kubectl amp-iam setup fargate
+
+  # check (exit 3 when something is missing), then undo
+  kubectl amp-iam status -o json
+  kubectl amp-iam teardown --dry-run";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl amp-iam",
+    bin_name = "kubectl amp-iam",
+    version,
+    about = "Wire an EKS cluster to Amazon Managed Service for Prometheus: OIDC provider, IRSA roles, ServiceAccounts, Fargate pod execution role",
+    long_about = "Wire an EKS cluster to Amazon Managed Service for Prometheus (AMP).\n\n\
+        Works out the cluster, region and namespace from the kubeconfig context (or the flags), \
+        reads what exists in AWS and the cluster, and makes only the changes AMP still needs: \
+        the IAM OIDC provider, the ingest and query IRSA roles with their policies, the annotated \
+        ServiceAccounts, and the Fargate pod execution role. Runs are idempotent: a second run \
+        changes nothing and says so.",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the ServiceAccounts (default: the context's, else "default")
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// EKS cluster name (default: inferred from the context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// AWS region of the cluster (default: inferred from the context, else AWS_REGION / the profile's)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE, else the default credential chain)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Output format: text for people, json or yaml for scripts (one document on stdout)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Print each AWS and Kubernetes call (operation, resource, duration) on stderr; -vv for more
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or fix what AMP needs (default KINDs: ingest and query)
+    Setup(SetupArgs),
+    /// Check, read-only, that everything setup makes is in place (exit 3 if not)
+    Status(StatusArgs),
+    /// Remove what setup made (resources not made by this tool are skipped unless --force)
+    Teardown(TeardownArgs),
+}
+
+/// Which KINDs and which names.
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
+    /// What to work on: ingest, query, fargate (default: ingest and query)
+    #[arg(value_enum, value_name = "KIND")]
+    pub kinds: Vec<Kind>,
+    /// ServiceAccount name (only with exactly one KIND)
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// IAM role name (only with exactly one KIND)
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// IAM policy name (only with exactly one KIND)
+    #[arg(long, value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// Scope the AMP policies to this workspace (ws-...) instead of all workspaces
+    #[arg(long, value_name = "WS_ID")]
+    pub workspace: Option<String>,
+    /// IAM path for roles and policies created
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub role_path: String,
+    /// Fargate: trust Fargate profiles of this cluster name in every region (`*` for the region)
+    #[arg(long)]
+    pub all_regions: bool,
+    /// Fargate: trust Fargate profiles of every cluster in the account (`*` for the cluster)
+    #[arg(long)]
+    pub all_clusters: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Print the plan and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace a role-arn annotation that points at another role; add a Fargate statement to a role that has none
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Fargate: add an aws:SourceArn condition to a statement that trusts every cluster
+    #[arg(long)]
+    pub harden: bool,
+    /// Extra tag on everything created, KEY=VALUE (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Permissions boundary for roles created
+    #[arg(long, value_name = "ARN")]
+    pub permissions_boundary: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Print the plan and delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove roles, policies and providers not tagged as made by this tool
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete the cluster's IAM OIDC provider when no role trusts it any more
+    #[arg(long)]
+    pub include_oidc_provider: bool,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!(
+            "expected KEY=VALUE (key 1-128 characters, value at most 256), got {s:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn kinds_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "kubectl-amp_iam", "setup", "ingest", "-n", "prometheus", "--workspace", "ws-1",
+            "--dry-run", "-o", "json", "--tag", "team=obs",
+        ])
+        .unwrap();
+        let Command::Setup(s) = cli.command else { panic!("setup expected") };
+        assert_eq!(s.selection.kinds, vec![Kind::Ingest]);
+        assert!(s.dry_run);
+        assert_eq!(s.tags, vec![("team".to_string(), "obs".to_string())]);
+        assert_eq!(cli.global.namespace.as_deref(), Some("prometheus"));
+        assert_eq!(cli.global.output, Format::Json);
+    }
+
+    #[test]
+    fn unknown_kind_is_a_usage_error() {
+        let err = Cli::try_parse_from(["kubectl-amp_iam", "setup", "ingets"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("ingets"));
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand_too() {
+        let cli = Cli::try_parse_from(["x", "status", "--context", "c", "--region", "eu-west-1"]).unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("c"));
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn bad_tag_is_rejected() {
+        assert!(parse_tag("novalue").is_err());
+        assert!(parse_tag("=x").is_err());
+        assert_eq!(parse_tag("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+    }
+}

@@ -1,0 +1,237 @@
+//! Rendering a plan (or what applying it did): text for people, one JSON or
+//! YAML document for scripts.
+
+use crate::error::{Error, Result};
+use crate::plan::{Action, Change, Plan, Status};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Yaml,
+}
+
+/// What a run reports beyond the plan itself.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// `status`: the command that fixes what is missing.
+    pub fix: Option<String>,
+    /// Next steps for people (text only).
+    pub hints: Vec<String>,
+}
+
+/// The document scripts read: the plan plus two derived facts.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    /// Changes that write (planned, or applied/failed/skipped).
+    changes_needed: usize,
+    /// Nothing to write and nothing refused.
+    in_sync: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<&'a str>,
+}
+
+pub fn render(plan: &Plan, format: Format, extras: &Extras) -> Result<String> {
+    let doc = Document {
+        plan,
+        changes_needed: plan.writes(),
+        in_sync: plan.is_converged(),
+        fix: extras.fix.as_deref(),
+    };
+    match format {
+        Format::Json => serde_json::to_string_pretty(&doc)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Output(e.to_string())),
+        Format::Yaml => serde_saphyr::to_string(&doc).map_err(|e| Error::Output(e.to_string())),
+        Format::Text => Ok(text(plan, extras)),
+    }
+}
+
+fn verb(action: Action) -> (&'static str, &'static str, &'static str) {
+    // (symbol, future, past)
+    match action {
+        Action::Create => ("+", "create", "created"),
+        Action::Update => ("~", "update", "updated"),
+        Action::Delete => ("-", "delete", "deleted"),
+        Action::None => ("=", "unchanged", "unchanged"),
+    }
+}
+
+/// The word in front of a change's detail.
+fn state_word(plan: &Plan, c: &Change) -> String {
+    let (_, future, past) = verb(c.action);
+    let status = plan.command == "status";
+    match c.status {
+        Status::Unchanged if status => "ok".into(),
+        Status::Unchanged => "unchanged".into(),
+        Status::Planned if status => match c.action {
+            Action::Create => "missing".into(),
+            _ => "differs".into(),
+        },
+        Status::Planned => format!("would {future}"),
+        Status::Refused if status => "differs".into(),
+        Status::Refused => "refused".into(),
+        Status::Applied => past.into(),
+        Status::Failed => "FAILED".into(),
+        Status::Skipped => "skipped".into(),
+    }
+}
+
+fn text(plan: &Plan, extras: &Extras) -> String {
+    let mut out = format!(
+        "{}: cluster {} in {}, account {}, namespace {}{}\n",
+        plan.command,
+        plan.cluster,
+        plan.region,
+        plan.account,
+        plan.namespace,
+        if plan.dry_run { " (dry run: nothing is written)" } else { "" }
+    );
+    let rows: Vec<(String, String, String, String)> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let (symbol, _, _) = verb(c.action);
+            let symbol = if c.status == Status::Unchanged { "=" } else { symbol };
+            let mut detail = format!("{}: {}", state_word(plan, c), c.detail);
+            if let Some(e) = &c.error {
+                detail = format!("{}: {e}", state_word(plan, c));
+            }
+            (symbol.to_string(), c.resource.label().to_string(), c.name.clone(), detail)
+        })
+        .collect();
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    for (symbol, resource, name, detail) in &rows {
+        out.push_str(&format!("  {symbol} {resource:<w1$}  {name:<w2$}  {detail}\n"));
+    }
+    for w in &plan.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out.push_str(&summary(plan, extras));
+    for h in &extras.hints {
+        out.push_str(h);
+        out.push('\n');
+    }
+    out
+}
+
+fn summary(plan: &Plan, extras: &Extras) -> String {
+    let count = |s: Status| plan.changes.iter().filter(|c| c.status == s).count();
+    let unchanged = count(Status::Unchanged);
+    if plan.command == "status" {
+        let off = plan.writes() + count(Status::Refused);
+        return if off == 0 {
+            format!("In sync: all {unchanged} items are in place.\n")
+        } else {
+            let fix = extras.fix.as_deref().unwrap_or("kubectl amp-iam setup");
+            format!("{off} of {} items need attention: run `{fix}` (add --dry-run to preview).\n", plan.changes.len())
+        };
+    }
+    if plan.writes() == 0 && plan.refusals.is_empty() {
+        return format!("Nothing to do: all {unchanged} items already in place, nothing was written.\n");
+    }
+    if plan.dry_run {
+        return format!(
+            "{} change(s) would be made, {unchanged} item(s) already in place. Run without --dry-run to apply.\n",
+            plan.writes()
+        );
+    }
+    let (applied, failed, skipped) = (count(Status::Applied), count(Status::Failed), count(Status::Skipped));
+    let mut s = format!("{applied} change(s) made, {unchanged} item(s) already in place");
+    if failed + skipped > 0 {
+        s.push_str(&format!(", {failed} failed, {skipped} not attempted"));
+    }
+    s.push_str(".\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, Resource};
+    use std::collections::BTreeMap;
+
+    fn plan(command: &'static str, changes: Vec<Change>) -> Plan {
+        Plan {
+            command,
+            dry_run: false,
+            cluster: "demo".into(),
+            region: "us-east-1".into(),
+            account: "111122223333".into(),
+            partition: "aws".into(),
+            namespace: "prometheus".into(),
+            changes,
+            kinds: BTreeMap::new(),
+            refusals: vec![],
+            warnings: vec![],
+        }
+    }
+
+    fn change(action: Action, status: Status, with_op: bool) -> Change {
+        Change {
+            resource: Resource::Role,
+            name: "amp-iamproxy-ingest-role".into(),
+            kind: None,
+            action,
+            detail: "trusted by prometheus/sa".into(),
+            status,
+            error: None,
+            op: with_op.then(|| crate::plan::Op::CreateNamespace { name: "x".into() }),
+            after: vec![],
+        }
+    }
+
+    #[test]
+    fn json_is_one_document_with_changes_and_sync_state() {
+        let p = plan("setup", vec![change(Action::Create, Status::Applied, true)]);
+        let out = render(&p, Format::Json, &Extras::default()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["cluster"], "demo");
+        assert_eq!(v["changes"][0]["action"], "create");
+        assert_eq!(v["changes"][0]["status"], "applied");
+        assert_eq!(v["changes"][0]["resource"], "role");
+        assert_eq!(v["changes_needed"], 1);
+        assert_eq!(v["in_sync"], false);
+    }
+
+    #[test]
+    fn yaml_parses_back_to_the_same_document() {
+        let p = plan("setup", vec![change(Action::None, Status::Unchanged, false)]);
+        let yaml = render(&p, Format::Yaml, &Extras::default()).unwrap();
+        let json = render(&p, Format::Json, &Extras::default()).unwrap();
+        let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+        let from_json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_yaml, from_json);
+        assert_eq!(from_yaml["in_sync"], true);
+    }
+
+    #[test]
+    fn text_says_when_nothing_was_written() {
+        let p = plan("setup", vec![change(Action::None, Status::Unchanged, false)]);
+        let out = render(&p, Format::Text, &Extras::default()).unwrap();
+        assert!(out.contains("= role"), "{out}");
+        assert!(out.contains("Nothing to do"), "{out}");
+    }
+
+    #[test]
+    fn status_text_names_missing_items_and_the_fix() {
+        let p = plan("status", vec![change(Action::Create, Status::Planned, true)]);
+        let extras = Extras { fix: Some("kubectl amp-iam setup ingest".into()), hints: vec![] };
+        let out = render(&p, Format::Text, &extras).unwrap();
+        assert!(out.contains("missing: trusted by"), "{out}");
+        assert!(out.contains("run `kubectl amp-iam setup ingest`"), "{out}");
+    }
+
+    #[test]
+    fn dry_run_text_uses_would() {
+        let mut p = plan("setup", vec![change(Action::Create, Status::Planned, true)]);
+        p.dry_run = true;
+        let out = render(&p, Format::Text, &Extras::default()).unwrap();
+        assert!(out.contains("would create"), "{out}");
+        assert!(out.contains("dry run"), "{out}");
+    }
+}

@@ -1,0 +1,259 @@
+//! One run of the tool: flags → target → observe → plan → (apply) → output.
+
+use crate::apply::{self, ApplyOptions};
+use crate::aws::sdk::SdkAws;
+use crate::cli::{Cli, Command, GlobalArgs, Selection};
+use crate::cluster::kube::KubeCluster;
+use crate::error::{Error, Result, exit};
+use crate::observe::{self, Extras as ObserveExtras};
+use crate::output::{self, Extras};
+use crate::plan::{self, Plan, Resource, Status};
+use crate::recipe::{Desired, Kind, NameOverrides, Options, effective_kinds};
+use crate::{names, target};
+use std::io::Write;
+
+/// Runs the parsed command line; returns the process exit code. Errors are
+/// printed on stderr as one line (plus a list where several things failed).
+pub async fn run(cli: Cli) -> i32 {
+    match execute(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// What kind of run, with its flags.
+enum Mode {
+    Setup { dry_run: bool },
+    Status,
+    Teardown { dry_run: bool },
+}
+
+async fn execute(cli: &Cli) -> Result<i32> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Setup(a) => {
+            let options = Options {
+                overwrite: a.overwrite,
+                harden: a.harden,
+                tags: a.tags.iter().cloned().collect(),
+                permissions_boundary: a.permissions_boundary.clone(),
+                ..Options::default()
+            };
+            converge(g, &a.selection, options, Mode::Setup { dry_run: a.dry_run }).await
+        }
+        Command::Status(a) => converge(g, &a.selection, Options::default(), Mode::Status).await,
+        Command::Teardown(a) => {
+            let options = Options {
+                force: a.force,
+                include_oidc_provider: a.include_oidc_provider,
+                ..Options::default()
+            };
+            converge(g, &a.selection, options, Mode::Teardown { dry_run: a.dry_run }).await
+        }
+    }
+}
+
+/// Checks flags that clap cannot: name rules, and overrides only with one KIND.
+fn validate(sel: &Selection) -> Result<Vec<Kind>> {
+    let kinds = effective_kinds(&sel.kinds);
+    let overrides = [
+        ("--service-account", &sel.service_account),
+        ("--role-name", &sel.role_name),
+        ("--policy-name", &sel.policy_name),
+    ];
+    if let Some((flag, _)) = overrides.iter().find(|(_, v)| v.is_some()) {
+        if kinds.len() != 1 {
+            return Err(Error::Usage(format!(
+                "{flag} names one resource: give exactly one KIND with it (e.g. `setup ingest {flag} ...`)"
+            )));
+        }
+    }
+    if kinds == [Kind::Fargate] && (sel.service_account.is_some() || sel.policy_name.is_some()) {
+        return Err(Error::Usage(
+            "--service-account and --policy-name do not apply to fargate (its policy is AWS managed)".into(),
+        ));
+    }
+    if (sel.all_regions || sel.all_clusters) && !kinds.contains(&Kind::Fargate) {
+        return Err(Error::Usage("--all-regions and --all-clusters apply to the fargate KIND only".into()));
+    }
+    if let Some(sa) = &sel.service_account {
+        names::service_account(sa)?;
+    }
+    if let Some(r) = &sel.role_name {
+        names::role_name(r)?;
+    }
+    if let Some(p) = &sel.policy_name {
+        names::policy_name(p)?;
+    }
+    if let Some(ws) = &sel.workspace {
+        names::workspace_id(ws)?;
+    }
+    names::iam_path(&sel.role_path)?;
+    Ok(kinds)
+}
+
+async fn converge(g: &GlobalArgs, sel: &Selection, mut options: Options, mode: Mode) -> Result<i32> {
+    let kinds = validate(sel)?;
+    options.role_path = sel.role_path.clone();
+
+    // Target first: a run that cannot tell its cluster fails before any AWS call.
+    let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+    let target = target::infer(
+        kubeconfig.as_ref(),
+        &target::TargetArgs {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            namespace: g.namespace.clone(),
+            cluster: g.cluster.clone(),
+            region: g.region.clone(),
+        },
+    )?;
+    let config = SdkAws::load_config(g.profile.as_deref(), target.region.as_deref()).await;
+    let region = match config.region() {
+        Some(r) => r.to_string(),
+        None => {
+            return Err(Error::TargetUnknown {
+                what: "region",
+                from: format!("{} or the AWS configuration", target.source),
+                flag: "region",
+            });
+        }
+    };
+    let aws = SdkAws::new(&config);
+
+    let desired = Desired::new(
+        &kinds,
+        &NameOverrides {
+            service_account: sel.service_account.clone(),
+            role_name: sel.role_name.clone(),
+            policy_name: sel.policy_name.clone(),
+        },
+        (sel.all_regions, sel.all_clusters),
+        (&target.cluster, &region, &target.namespace),
+        sel.workspace.clone(),
+        options,
+    );
+
+    // ServiceAccounts live in the cluster; Fargate alone needs only AWS.
+    let cluster = match (&kubeconfig, desired.irsa.is_empty()) {
+        (_, true) => None,
+        (Some(kc), false) => Some(KubeCluster::connect(kc.clone(), target.context.as_deref()).await?),
+        (None, false) => {
+            return Err(Error::Kubeconfig {
+                path: "(none found)".into(),
+                reason: "the ServiceAccounts need a cluster connection".into(),
+            });
+        }
+    };
+
+    let extras = match mode {
+        Mode::Teardown { .. } => ObserveExtras {
+            policy_tags: true,
+            role_trusts: desired.options.include_oidc_provider,
+        },
+        _ => ObserveExtras::default(),
+    };
+    let observed = observe::observe(&aws, cluster.as_ref(), &desired, extras).await?;
+
+    let (mut plan, dry_run) = match mode {
+        Mode::Setup { dry_run } => (plan::setup(&desired, &observed), dry_run),
+        Mode::Teardown { dry_run } => (plan::teardown(&desired, &observed), dry_run),
+        Mode::Status => {
+            let mut plan = plan::setup(&desired, &observed);
+            plan.command = "status";
+            let fix = fix_command(g, &kinds, &plan);
+            print(&plan, g, &Extras { fix: Some(fix), hints: Vec::new() })?;
+            return Ok(if plan.is_converged() { exit::OK } else { exit::DRIFT });
+        }
+    };
+    plan.dry_run = dry_run;
+    let refused = (!plan.refusals.is_empty()).then(|| Error::Refused(plan.refusals.clone()));
+    if dry_run || refused.is_some() {
+        print(&plan, g, &Extras::default())?;
+        return match refused {
+            Some(e) => Err(e),
+            None => Ok(exit::OK),
+        };
+    }
+    let result = apply::apply(&mut plan, &aws, cluster.as_ref(), &ApplyOptions::default()).await;
+    print(&plan, g, &Extras { fix: None, hints: hints(&plan) })?;
+    result.map(|()| exit::OK)
+}
+
+fn print(plan: &Plan, g: &GlobalArgs, extras: &Extras) -> Result<()> {
+    let text = output::render(plan, g.output, extras)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::Output(e.to_string()))
+}
+
+/// The setup command that fixes what `status` found, with the same target flags.
+fn fix_command(g: &GlobalArgs, kinds: &[Kind], plan: &Plan) -> String {
+    let mut cmd = String::from("kubectl amp-iam setup");
+    for k in kinds {
+        cmd.push(' ');
+        cmd.push_str(k.as_str());
+    }
+    for (flag, value) in [("--context", &g.context), ("--cluster", &g.cluster), ("--region", &g.region)] {
+        if let Some(v) = value {
+            cmd.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    if kinds.iter().any(|k| k.is_irsa()) {
+        cmd.push_str(&format!(" -n {}", plan.namespace));
+    }
+    if !plan.refusals.is_empty() {
+        cmd.push_str(" --overwrite");
+    }
+    cmd
+}
+
+/// Next steps after an applied setup.
+fn hints(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    if plan.command != "setup" {
+        return out;
+    }
+    let touched: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.resource == Resource::ServiceAccount && c.status == Status::Applied)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !touched.is_empty() {
+        out.push(format!(
+            "Pods read {} only when they start: restart the workloads that use {}, e.g.\n  kubectl rollout restart -n {} deployment/<name>",
+            crate::recipe::ROLE_ARN_ANNOTATION,
+            touched.join(", "),
+            plan.namespace
+        ));
+    }
+    if let Some(f) = plan.kinds.get(&Kind::Fargate) {
+        out.push(format!(
+            "Create a Fargate profile with this role:\n  aws eks create-fargate-profile --cluster-name {} --region {} --fargate-profile-name <name> --pod-execution-role-arn {} --selectors namespace=<namespace>",
+            plan.cluster, plan.region, f.role_arn
+        ));
+    }
+    out
+}
+
+/// Logging for `-v`: only this crate's events (never the SDK's wire logs,
+/// which could carry signed headers).
+pub fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "amp_iam=debug",
+        _ => "amp_iam=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(level);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
