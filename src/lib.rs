@@ -22,6 +22,7 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod recipe;
+pub mod run;
 pub mod target;
 
 pub use error::{Error, Result};
