@@ -1,0 +1,270 @@
+//! End-to-end harness: a moto server (a real AWS emulator) on a free loopback
+//! port, the Kubernetes API stand-in, a kubeconfig like the ones
+//! `aws eks update-kubeconfig` and eksctl write (with an exec credential
+//! helper), and the built binary reached through the real `kubectl`.
+#![allow(dead_code)]
+
+use crate::kube_standin::KubeStandin;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+pub const CLUSTER: &str = "demo";
+
+/// Where the moto server comes from: `MOTO_SERVER`, else the project's `.venv`
+/// (created by `scripts/test.sh` / `.ci/run`).
+fn moto_server() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    assert!(
+        p.exists(),
+        "moto_server not found at {}: run scripts/test.sh (it creates .venv with moto[server]) or set MOTO_SERVER",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+pub struct Env {
+    moto: Child,
+    pub moto_url: String,
+    pub kube: KubeStandin,
+    pub dir: tempfile::TempDir,
+    recording: PathBuf,
+    pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.moto.kill();
+        let _ = self.moto.wait();
+    }
+}
+
+impl Env {
+    /// moto with cluster `demo` in us-east-1, the API stand-in, and an
+    /// update-kubeconfig style kubeconfig whose context namespace is `prometheus`.
+    pub async fn start() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let recording = dir.path().join("moto-recording");
+        let moto = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env("MOTO_ENABLE_RECORDING", "true")
+            .env("MOTO_RECORDER_FILEPATH", &recording)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto_url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&moto_url)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "testing", "testing", None, None, "e2e",
+            ))
+            .load()
+            .await;
+        let env = Env {
+            moto,
+            moto_url,
+            kube: KubeStandin::start().await,
+            dir,
+            recording,
+            iam: aws_sdk_iam::Client::new(&config),
+            eks: aws_sdk_eks::Client::new(&config),
+        };
+        env.create_cluster(CLUSTER).await;
+        env.install_plugin();
+        env.write_update_kubeconfig(CLUSTER, Some("prometheus"));
+        env.start_recording();
+        env
+    }
+
+    pub async fn create_cluster(&self, name: &str) {
+        self.eks
+            .create_cluster()
+            .name(name)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .expect("create the EKS cluster in moto");
+    }
+
+    pub async fn issuer_host(&self) -> String {
+        let c = self.eks.describe_cluster().name(CLUSTER).send().await.expect("describe");
+        let issuer = c.cluster().and_then(|c| c.identity()).and_then(|i| i.oidc()).and_then(|o| o.issuer()).expect("issuer");
+        issuer.trim_start_matches("https://").to_string()
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    /// `kubectl-amp_iam` on a PATH of its own, plus an `aws` that answers
+    /// `aws eks get-token` like the real CLI does.
+    fn install_plugin(&self) {
+        let bin = self.bin();
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-amp_iam"), bin.join("kubectl-amp_iam"))
+            .expect("link the plugin");
+        let aws = bin.join("aws");
+        std::fs::write(
+            &aws,
+            "#!/bin/sh\n# stand-in for `aws eks get-token`\n\
+             echo '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{},\
+             \"status\":{\"expirationTimestamp\":\"2099-01-01T00:00:00Z\",\"token\":\"k8s-aws-v1.e2e\"}}'\n",
+        )
+        .expect("write aws stub");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// What `aws eks update-kubeconfig --name <cluster>` writes.
+    pub fn write_update_kubeconfig(&self, cluster: &str, namespace: Option<&str>) {
+        let arn = format!("arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{cluster}");
+        let ns = namespace.map(|n| format!("\n    namespace: {n}")).unwrap_or_default();
+        let text = format!(
+            "apiVersion: v1\nkind: Config\npreferences: {{}}\nclusters:\n- cluster:\n    server: {server}\n  name: {arn}\n\
+             contexts:\n- context:\n    cluster: {arn}\n    user: {arn}{ns}\n  name: {arn}\ncurrent-context: {arn}\n\
+             users:\n- name: {arn}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n\
+             \x20     args:\n      - --region\n      - {REGION}\n      - eks\n      - get-token\n      - --cluster-name\n      - {cluster}\n      - --output\n      - json\n",
+            server = self.kube.uri()
+        );
+        std::fs::write(self.kubeconfig(), text).expect("write kubeconfig");
+    }
+
+    /// What `eksctl utils write-kubeconfig` writes: context `<user>@<cluster>.<region>.eksctl.io`.
+    pub fn write_eksctl_kubeconfig(&self, cluster: &str) {
+        let name = format!("{cluster}.{REGION}.eksctl.io");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n  name: {name}\n\
+             contexts:\n- context:\n    cluster: {name}\n    user: alice@{name}\n  name: alice@{name}\ncurrent-context: alice@{name}\n\
+             users:\n- name: alice@{name}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n\
+             \x20     args: [eks, get-token, --output, json, --cluster-name, {cluster}, --region, {REGION}]\n",
+            server = self.kube.uri()
+        );
+        std::fs::write(self.kubeconfig(), text).expect("write kubeconfig");
+    }
+
+    /// Runs `kubectl amp-iam <args>` against moto and the stand-in.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        // The stand-in is served by this test's runtime: don't block it.
+        tokio::task::spawn_blocking(move || {
+            let out = cmd.output().expect("run kubectl");
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("join")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let path = format!("{}:{}", self.bin().display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("amp-iam")
+            .args(args)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.dir.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("AWS_ENDPOINT_URL", &self.moto_url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    }
+
+    // --- what AWS saw -----------------------------------------------------
+
+    fn start_recording(&self) {
+        let _ = std::fs::remove_file(&self.recording);
+    }
+
+    /// Every AWS action moto received since the harness finished seeding
+    /// (IAM/STS `Action=`, EKS as `METHOD path`).
+    pub fn aws_calls(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(&self.recording) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|e| {
+                let raw = e["body"].as_str().unwrap_or_default();
+                let body = if e["body_encoded"] == true {
+                    String::from_utf8_lossy(&aws_smithy_types::base64::decode(raw).unwrap_or_default()).into_owned()
+                } else {
+                    raw.to_string()
+                };
+                match body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+                    Some(action) => action.to_string(),
+                    None => format!(
+                        "{} {}",
+                        e["method"].as_str().unwrap_or_default(),
+                        e["url"].as_str().unwrap_or_default().split("://").nth(1).and_then(|u| u.split_once('/')).map(|(_, p)| p).unwrap_or_default()
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// The AWS calls that change something.
+    pub fn aws_writes(&self) -> Vec<String> {
+        const WRITES: [&str; 9] = ["Create", "Update", "Attach", "Detach", "Delete", "Add", "Remove", "Tag", "Put"];
+        self.aws_calls()
+            .into_iter()
+            .filter(|a| WRITES.iter().any(|w| a.starts_with(w)) || a.starts_with("POST") || a.starts_with("DELETE"))
+            .collect()
+    }
+
+    /// Forgets the calls so far (e.g. between a setup and its re-run).
+    pub fn reset_calls(&self) {
+        self.start_recording();
+    }
+}
