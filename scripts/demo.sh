@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs kubectl-amp-iam and shows its main job on a local emulated setup,
+# no AWS account needed: moto (an AWS emulator) with an EKS cluster "demo",
+# a Kubernetes API stand-in, and a kubeconfig like `aws eks update-kubeconfig`
+# writes. Then: setup, a re-run that changes nothing, status, fargate, teardown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+echo "==> cargo install --path . --locked   (a release build: a few minutes the first time)"
+cargo install --path . --locked
+export PATH="$HOME/.cargo/bin:$PATH"
+
+MOTO_VERSION="5.1.22"
+if [ ! -x .venv/bin/moto_server ]; then
+  echo "==> creating .venv with moto[server]==$MOTO_VERSION"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+echo "==> building the Kubernetes API stand-in (examples/kube_standin.rs)"
+cargo build --quiet --locked --example kube_standin
+
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+aws_port=$(free_port)
+kube_port=$(free_port)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$aws_port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+"$root/target/debug/examples/kube_standin" --port "$kube_port" >"$work/standin.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$aws_port") 2>/dev/null && grep -q listening "$work/standin.log"; then break; fi
+  sleep 0.1
+done
+
+# Point the AWS SDK at moto; these credentials are moto's dummies.
+export AWS_ENDPOINT_URL="http://127.0.0.1:$aws_port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+unset AWS_PROFILE
+.venv/bin/python - <<PY
+import boto3
+eks = boto3.client("eks", endpoint_url="$AWS_ENDPOINT_URL", region_name="us-east-1")
+eks.create_cluster(name="demo", roleArn="arn:aws:iam::123456789012:role/eks-cluster", resourcesVpcConfig={})
+PY
+
+# A kubeconfig as `aws eks update-kubeconfig --name demo` writes it, and an
+# `aws` on PATH that answers `aws eks get-token` like the real CLI.
+mkdir -p "$work/bin"
+cat >"$work/bin/aws" <<'SH'
+#!/bin/sh
+echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{},"status":{"expirationTimestamp":"2099-01-01T00:00:00Z","token":"k8s-aws-v1.demo"}}'
+SH
+chmod +x "$work/bin/aws"
+arn="arn:aws:eks:us-east-1:123456789012:cluster/demo"
+cat >"$work/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: http://127.0.0.1:$kube_port
+  name: $arn
+contexts:
+- context:
+    cluster: $arn
+    user: $arn
+  name: $arn
+current-context: $arn
+users:
+- name: $arn
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [--region, us-east-1, eks, get-token, --cluster-name, demo, --output, json]
+YAML
+export KUBECONFIG="$work/kubeconfig" PATH="$work/bin:$PATH"
+
+run() { echo; echo "\$ $*"; "$@" || echo "(exit $?)"; }
+run kubectl plugin list
+run kubectl amp-iam setup -n prometheus --dry-run
+run kubectl amp-iam setup -n prometheus
+run kubectl amp-iam setup -n prometheus
+run kubectl amp-iam status -n prometheus
+run kubectl amp-iam setup fargate
+run kubectl amp-iam teardown -n prometheus
+run kubectl amp-iam status -n prometheus
