@@ -173,7 +173,9 @@ async fn execute<A: Aws, C: Cluster>(
             }
             other => Ok(other.map(drop)?),
         },
-        Op::AddOidcClientId { arn, client_id } => Ok(aws.add_oidc_client_id(arn, client_id).await?),
+        Op::AddOidcClientId { arn, client_id } => {
+            Ok(aws.add_oidc_client_id(arn, client_id).await?)
+        }
         Op::DeleteOidcProvider { arn } => Ok(gone_ok(aws.delete_oidc_provider(arn).await)?),
         Op::CreatePolicy {
             name,
@@ -225,13 +227,15 @@ async fn execute<A: Aws, C: Cluster>(
                         })?;
                     let merged = match grant {
                         TrustGrant::Irsa(subject) => subject.add_to(&doc),
-                        TrustGrant::Fargate { source_arn } => match policy::fargate_trust(&doc, source_arn) {
-                            policy::FargateTrust::Covered => doc.clone(),
-                            policy::FargateTrust::NotCovered { index, .. } => {
-                                policy::add_fargate_source(&doc, index, source_arn)
+                        TrustGrant::Fargate { source_arn } => {
+                            match policy::fargate_trust(&doc, source_arn) {
+                                policy::FargateTrust::Covered => doc.clone(),
+                                policy::FargateTrust::NotCovered { index, .. } => {
+                                    policy::add_fargate_source(&doc, index, source_arn)
+                                }
+                                _ => policy::add_fargate_statement(&doc, source_arn),
                             }
-                            _ => policy::add_fargate_statement(&doc, source_arn),
-                        },
+                        }
                     };
                     if merged != doc {
                         let text = policy::minify(&merged);
@@ -266,9 +270,9 @@ async fn execute<A: Aws, C: Cluster>(
         } => Ok(need(cluster)?
             .apply_service_account(namespace, name, annotations, labels)
             .await?),
-        Op::DeleteServiceAccount { namespace, name } => {
-            Ok(need(cluster)?.delete_service_account(namespace, name).await?)
-        }
+        Op::DeleteServiceAccount { namespace, name } => Ok(need(cluster)?
+            .delete_service_account(namespace, name)
+            .await?),
     }
 }
 

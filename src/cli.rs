@@ -174,11 +174,23 @@ mod tests {
     #[test]
     fn kinds_and_flags_parse() {
         let cli = Cli::try_parse_from([
-            "kubectl-amp_iam", "setup", "ingest", "-n", "prometheus", "--workspace", "ws-1",
-            "--dry-run", "-o", "json", "--tag", "team=obs",
+            "kubectl-amp_iam",
+            "setup",
+            "ingest",
+            "-n",
+            "prometheus",
+            "--workspace",
+            "ws-1",
+            "--dry-run",
+            "-o",
+            "json",
+            "--tag",
+            "team=obs",
         ])
         .unwrap();
-        let Command::Setup(s) = cli.command else { panic!("setup expected") };
+        let Command::Setup(s) = cli.command else {
+            panic!("setup expected")
+        };
         assert_eq!(s.selection.kinds, vec![Kind::Ingest]);
         assert!(s.dry_run);
         assert_eq!(s.tags, vec![("team".to_string(), "obs".to_string())]);
@@ -195,7 +207,8 @@ mod tests {
 
     #[test]
     fn global_flags_work_after_the_subcommand_too() {
-        let cli = Cli::try_parse_from(["x", "status", "--context", "c", "--region", "eu-west-1"]).unwrap();
+        let cli = Cli::try_parse_from(["x", "status", "--context", "c", "--region", "eu-west-1"])
+            .unwrap();
         assert_eq!(cli.global.context.as_deref(), Some("c"));
         assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
     }

@@ -88,25 +88,40 @@ fn text(plan: &Plan, extras: &Extras) -> String {
         plan.region,
         plan.account,
         plan.namespace,
-        if plan.dry_run { " (dry run: nothing is written)" } else { "" }
+        if plan.dry_run {
+            " (dry run: nothing is written)"
+        } else {
+            ""
+        }
     );
     let rows: Vec<(String, String, String, String)> = plan
         .changes
         .iter()
         .map(|c| {
             let (symbol, _, _) = verb(c.action);
-            let symbol = if c.status == Status::Unchanged { "=" } else { symbol };
+            let symbol = if c.status == Status::Unchanged {
+                "="
+            } else {
+                symbol
+            };
             let mut detail = format!("{}: {}", state_word(plan, c), c.detail);
             if let Some(e) = &c.error {
                 detail = format!("{}: {e}", state_word(plan, c));
             }
-            (symbol.to_string(), c.resource.label().to_string(), c.name.clone(), detail)
+            (
+                symbol.to_string(),
+                c.resource.label().to_string(),
+                c.name.clone(),
+                detail,
+            )
         })
         .collect();
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
     for (symbol, resource, name, detail) in &rows {
-        out.push_str(&format!("  {symbol} {resource:<w1$}  {name:<w2$}  {detail}\n"));
+        out.push_str(&format!(
+            "  {symbol} {resource:<w1$}  {name:<w2$}  {detail}\n"
+        ));
     }
     for w in &plan.warnings {
         out.push_str(&format!("warning: {w}\n"));
@@ -128,11 +143,16 @@ fn summary(plan: &Plan, extras: &Extras) -> String {
             format!("In sync: all {unchanged} items are in place.\n")
         } else {
             let fix = extras.fix.as_deref().unwrap_or("kubectl amp-iam setup");
-            format!("{off} of {} items need attention: run `{fix}` (add --dry-run to preview).\n", plan.changes.len())
+            format!(
+                "{off} of {} items need attention: run `{fix}` (add --dry-run to preview).\n",
+                plan.changes.len()
+            )
         };
     }
     if plan.writes() == 0 && plan.refusals.is_empty() {
-        return format!("Nothing to do: all {unchanged} items already in place, nothing was written.\n");
+        return format!(
+            "Nothing to do: all {unchanged} items already in place, nothing was written.\n"
+        );
     }
     if plan.dry_run {
         return format!(
@@ -140,7 +160,11 @@ fn summary(plan: &Plan, extras: &Extras) -> String {
             plan.writes()
         );
     }
-    let (applied, failed, skipped) = (count(Status::Applied), count(Status::Failed), count(Status::Skipped));
+    let (applied, failed, skipped) = (
+        count(Status::Applied),
+        count(Status::Failed),
+        count(Status::Skipped),
+    );
     let mut s = format!("{applied} change(s) made, {unchanged} item(s) already in place");
     if failed + skipped > 0 {
         s.push_str(&format!(", {failed} failed, {skipped} not attempted"));
@@ -200,7 +224,10 @@ mod tests {
 
     #[test]
     fn yaml_parses_back_to_the_same_document() {
-        let p = plan("setup", vec![change(Action::None, Status::Unchanged, false)]);
+        let p = plan(
+            "setup",
+            vec![change(Action::None, Status::Unchanged, false)],
+        );
         let yaml = render(&p, Format::Yaml, &Extras::default()).unwrap();
         let json = render(&p, Format::Json, &Extras::default()).unwrap();
         let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
@@ -211,7 +238,10 @@ mod tests {
 
     #[test]
     fn text_says_when_nothing_was_written() {
-        let p = plan("setup", vec![change(Action::None, Status::Unchanged, false)]);
+        let p = plan(
+            "setup",
+            vec![change(Action::None, Status::Unchanged, false)],
+        );
         let out = render(&p, Format::Text, &Extras::default()).unwrap();
         assert!(out.contains("= role"), "{out}");
         assert!(out.contains("Nothing to do"), "{out}");
@@ -219,8 +249,14 @@ mod tests {
 
     #[test]
     fn status_text_names_missing_items_and_the_fix() {
-        let p = plan("status", vec![change(Action::Create, Status::Planned, true)]);
-        let extras = Extras { fix: Some("kubectl amp-iam setup ingest".into()), hints: vec![] };
+        let p = plan(
+            "status",
+            vec![change(Action::Create, Status::Planned, true)],
+        );
+        let extras = Extras {
+            fix: Some("kubectl amp-iam setup ingest".into()),
+            hints: vec![],
+        };
         let out = render(&p, Format::Text, &extras).unwrap();
         assert!(out.contains("missing: trusted by"), "{out}");
         assert!(out.contains("run `kubectl amp-iam setup ingest`"), "{out}");

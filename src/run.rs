@@ -51,7 +51,13 @@ async fn execute(cli: &Cli) -> Result<i32> {
                 include_oidc_provider: a.include_oidc_provider,
                 ..Options::default()
             };
-            converge(g, &a.selection, options, Mode::Teardown { dry_run: a.dry_run }).await
+            converge(
+                g,
+                &a.selection,
+                options,
+                Mode::Teardown { dry_run: a.dry_run },
+            )
+            .await
         }
     }
 }
@@ -77,7 +83,9 @@ fn validate(sel: &Selection) -> Result<Vec<Kind>> {
         ));
     }
     if (sel.all_regions || sel.all_clusters) && !kinds.contains(&Kind::Fargate) {
-        return Err(Error::Usage("--all-regions and --all-clusters apply to the fargate KIND only".into()));
+        return Err(Error::Usage(
+            "--all-regions and --all-clusters apply to the fargate KIND only".into(),
+        ));
     }
     if let Some(sa) = &sel.service_account {
         names::service_account(sa)?;
@@ -95,7 +103,12 @@ fn validate(sel: &Selection) -> Result<Vec<Kind>> {
     Ok(kinds)
 }
 
-async fn converge(g: &GlobalArgs, sel: &Selection, mut options: Options, mode: Mode) -> Result<i32> {
+async fn converge(
+    g: &GlobalArgs,
+    sel: &Selection,
+    mut options: Options,
+    mode: Mode,
+) -> Result<i32> {
     let kinds = validate(sel)?;
     options.role_path = sel.role_path.clone();
 
@@ -140,7 +153,9 @@ async fn converge(g: &GlobalArgs, sel: &Selection, mut options: Options, mode: M
     // ServiceAccounts live in the cluster; Fargate alone needs only AWS.
     let cluster = match (&kubeconfig, desired.irsa.is_empty()) {
         (_, true) => None,
-        (Some(kc), false) => Some(KubeCluster::connect(kc.clone(), target.context.as_deref()).await?),
+        (Some(kc), false) => {
+            Some(KubeCluster::connect(kc.clone(), target.context.as_deref()).await?)
+        }
         (None, false) => {
             return Err(Error::Kubeconfig {
                 path: "(none found)".into(),
@@ -165,8 +180,19 @@ async fn converge(g: &GlobalArgs, sel: &Selection, mut options: Options, mode: M
             let mut plan = plan::setup(&desired, &observed);
             plan.command = "status";
             let fix = fix_command(g, &kinds, &plan);
-            print(&plan, g, &Extras { fix: Some(fix), hints: Vec::new() })?;
-            return Ok(if plan.is_converged() { exit::OK } else { exit::DRIFT });
+            print(
+                &plan,
+                g,
+                &Extras {
+                    fix: Some(fix),
+                    hints: Vec::new(),
+                },
+            )?;
+            return Ok(if plan.is_converged() {
+                exit::OK
+            } else {
+                exit::DRIFT
+            });
         }
     };
     plan.dry_run = dry_run;
@@ -179,7 +205,14 @@ async fn converge(g: &GlobalArgs, sel: &Selection, mut options: Options, mode: M
         };
     }
     let result = apply::apply(&mut plan, &aws, cluster.as_ref(), &ApplyOptions::default()).await;
-    print(&plan, g, &Extras { fix: None, hints: hints(&plan) })?;
+    print(
+        &plan,
+        g,
+        &Extras {
+            fix: None,
+            hints: hints(&plan),
+        },
+    )?;
     result.map(|()| exit::OK)
 }
 
@@ -199,7 +232,11 @@ fn fix_command(g: &GlobalArgs, kinds: &[Kind], plan: &Plan) -> String {
         cmd.push(' ');
         cmd.push_str(k.as_str());
     }
-    for (flag, value) in [("--context", &g.context), ("--cluster", &g.cluster), ("--region", &g.region)] {
+    for (flag, value) in [
+        ("--context", &g.context),
+        ("--cluster", &g.cluster),
+        ("--region", &g.region),
+    ] {
         if let Some(v) = value {
             cmd.push_str(&format!(" {flag} {v}"));
         }

@@ -27,25 +27,67 @@ fn decode(doc: &str) -> Value {
 }
 
 async fn trust_of(env: &Env, role: &str) -> Value {
-    let r = env.iam.get_role().role_name(role).send().await.expect("get role");
-    decode(r.role().and_then(|r| r.assume_role_policy_document()).expect("trust"))
+    let r = env
+        .iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .expect("get role");
+    decode(
+        r.role()
+            .and_then(|r| r.assume_role_policy_document())
+            .expect("trust"),
+    )
 }
 
 async fn attached(env: &Env, role: &str) -> Vec<String> {
-    let out = env.iam.list_attached_role_policies().role_name(role).send().await.expect("list attached");
-    out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect()
+    let out = env
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("list attached");
+    out.attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect()
 }
 
 async fn default_document(env: &Env, policy: &str) -> Value {
     let arn = policy_arn(policy);
-    let p = env.iam.get_policy().policy_arn(&arn).send().await.expect("get policy");
-    let v = p.policy().and_then(|p| p.default_version_id()).expect("default version").to_string();
-    let pv = env.iam.get_policy_version().policy_arn(&arn).version_id(v).send().await.expect("version");
-    decode(pv.policy_version().and_then(|v| v.document()).expect("document"))
+    let p = env
+        .iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("get policy");
+    let v = p
+        .policy()
+        .and_then(|p| p.default_version_id())
+        .expect("default version")
+        .to_string();
+    let pv = env
+        .iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(v)
+        .send()
+        .await
+        .expect("version");
+    decode(
+        pv.policy_version()
+            .and_then(|v| v.document())
+            .expect("document"),
+    )
 }
 
 fn annotation(env: &Env, ns: &str, sa: &str) -> Option<String> {
-    env.kube.service_account(ns, sa)?["metadata"]["annotations"][ROLE_ARN].as_str().map(str::to_string)
+    env.kube.service_account(ns, sa)?["metadata"]["annotations"][ROLE_ARN]
+        .as_str()
+        .map(str::to_string)
 }
 
 // ---------------------------------------------------------------------------
@@ -57,17 +99,33 @@ async fn kubectl_finds_the_plugin_and_shows_its_help() {
     let list = env.command(&[]).env_remove("x").output().expect("kubectl");
     let _ = list; // `kubectl amp-iam` without a command is a usage error (checked below)
     let mut plugin_list = std::process::Command::new("kubectl");
-    plugin_list.args(["plugin", "list"]).env("PATH", format!("{}:{}", env.dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default()));
+    plugin_list.args(["plugin", "list"]).env(
+        "PATH",
+        format!(
+            "{}:{}",
+            env.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
     let out = plugin_list.output().expect("kubectl plugin list");
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(listed.contains("kubectl-amp_iam"), "kubectl plugin list:\n{listed}");
+    assert!(
+        listed.contains("kubectl-amp_iam"),
+        "kubectl plugin list:\n{listed}"
+    );
 
     let help = env.run(&["--help"]).await;
     assert_eq!(help.code, 0, "{help:?}");
     assert!(help.stdout.contains("Usage: kubectl amp-iam"), "{help:?}");
-    assert!(help.stdout.contains("kubectl amp-iam setup -n prometheus"), "examples in --help: {help:?}");
+    assert!(
+        help.stdout.contains("kubectl amp-iam setup -n prometheus"),
+        "examples in --help: {help:?}"
+    );
     let version = env.run(&["--version"]).await;
-    assert_eq!(version.stdout.trim(), format!("kubectl amp-iam {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl amp-iam {}", env!("CARGO_PKG_VERSION"))
+    );
     let usage = env.run(&["setup", "ingets"]).await;
     assert_eq!(usage.code, 2, "{usage:?}");
     assert!(env.aws_calls().is_empty(), "usage errors make no AWS call");
@@ -81,7 +139,12 @@ async fn fresh_setup_provisions_everything_and_a_rerun_writes_nothing() {
     let first = env.run(&["setup"]).await;
     assert_eq!(first.code, 0, "{first:?}");
     assert!(first.stdout.contains("10 change(s) made"), "{first:?}");
-    assert!(first.stdout.contains("kubectl rollout restart -n prometheus"), "restart hint: {first:?}");
+    assert!(
+        first
+            .stdout
+            .contains("kubectl rollout restart -n prometheus"),
+        "restart hint: {first:?}"
+    );
 
     // The OIDC provider, with the STS audience.
     let provider = env
@@ -94,31 +157,73 @@ async fn fresh_setup_provisions_everything_and_a_rerun_writes_nothing() {
     assert_eq!(provider.client_id_list(), ["sts.amazonaws.com"]);
 
     // Roles trusted by exactly one ServiceAccount each, sub and aud.
-    for (role, sa) in [("amp-iamproxy-ingest-role", INGEST_SA), ("amp-iamproxy-query-role", QUERY_SA)] {
+    for (role, sa) in [
+        ("amp-iamproxy-ingest-role", INGEST_SA),
+        ("amp-iamproxy-query-role", QUERY_SA),
+    ] {
         let trust = trust_of(&env, role).await;
         let st = &trust["Statement"][0];
         assert_eq!(trust["Statement"].as_array().map(Vec::len), Some(1));
-        assert_eq!(st["Principal"]["Federated"], format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"));
+        assert_eq!(
+            st["Principal"]["Federated"],
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}")
+        );
         assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
-        assert_eq!(st["Condition"]["StringEquals"][format!("{host}:sub")], format!("system:serviceaccount:prometheus:{sa}"));
-        assert_eq!(st["Condition"]["StringEquals"][format!("{host}:aud")], "sts.amazonaws.com");
+        assert_eq!(
+            st["Condition"]["StringEquals"][format!("{host}:sub")],
+            format!("system:serviceaccount:prometheus:{sa}")
+        );
+        assert_eq!(
+            st["Condition"]["StringEquals"][format!("{host}:aud")],
+            "sts.amazonaws.com"
+        );
         assert_eq!(annotation(&env, "prometheus", sa), Some(role_arn(role)));
     }
-    assert_eq!(attached(&env, "amp-iamproxy-ingest-role").await, [policy_arn("AMPIngestPolicy")]);
-    assert_eq!(attached(&env, "amp-iamproxy-query-role").await, [policy_arn("AMPQueryPolicy")]);
+    assert_eq!(
+        attached(&env, "amp-iamproxy-ingest-role").await,
+        [policy_arn("AMPIngestPolicy")]
+    );
+    assert_eq!(
+        attached(&env, "amp-iamproxy-query-role").await,
+        [policy_arn("AMPQueryPolicy")]
+    );
     let ingest = default_document(&env, "AMPIngestPolicy").await;
     assert_eq!(
         ingest["Statement"][0]["Action"],
-        serde_json::json!(["aps:RemoteWrite", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"])
+        serde_json::json!([
+            "aps:RemoteWrite",
+            "aps:GetSeries",
+            "aps:GetLabels",
+            "aps:GetMetricMetadata"
+        ])
     );
     assert_eq!(ingest["Statement"][0]["Resource"], "*");
     let query = default_document(&env, "AMPQueryPolicy").await;
     assert_eq!(query["Statement"][0]["Action"][0], "aps:QueryMetrics");
     // Tagged as ours, with the cluster.
-    let tags = env.iam.list_role_tags().role_name("amp-iamproxy-ingest-role").send().await.expect("tags");
-    let tags: Vec<(String, String)> = tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-    assert!(tags.contains(&("app.kubernetes.io/managed-by".into(), "kubectl-amp-iam".into())), "{tags:?}");
-    assert!(tags.contains(&("kubectl-amp-iam/cluster".into(), "demo".into())), "{tags:?}");
+    let tags = env
+        .iam
+        .list_role_tags()
+        .role_name("amp-iamproxy-ingest-role")
+        .send()
+        .await
+        .expect("tags");
+    let tags: Vec<(String, String)> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    assert!(
+        tags.contains(&(
+            "app.kubernetes.io/managed-by".into(),
+            "kubectl-amp-iam".into()
+        )),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&("kubectl-amp-iam/cluster".into(), "demo".into())),
+        "{tags:?}"
+    );
     assert!(env.kube.has_namespace("prometheus"), "namespace created");
 
     // Second run: everything observed in place, nothing written anywhere.
@@ -127,8 +232,16 @@ async fn fresh_setup_provisions_everything_and_a_rerun_writes_nothing() {
     let second = env.run(&["setup"]).await;
     assert_eq!(second.code, 0, "{second:?}");
     assert!(second.stdout.contains("Nothing to do"), "{second:?}");
-    assert_eq!(env.aws_writes(), Vec::<String>::new(), "a re-run writes nothing to AWS");
-    assert_eq!(env.kube.writes().await, kube_writes, "a re-run writes nothing to the cluster");
+    assert_eq!(
+        env.aws_writes(),
+        Vec::<String>::new(),
+        "a re-run writes nothing to AWS"
+    );
+    assert_eq!(
+        env.kube.writes().await,
+        kube_writes,
+        "a re-run writes nothing to the cluster"
+    );
     assert!(!env.aws_calls().is_empty(), "the re-run did observe");
 }
 
@@ -145,17 +258,39 @@ async fn dry_run_prints_the_plan_as_json_and_writes_nothing() {
     assert_eq!(doc["namespace"], "prometheus");
     assert_eq!(doc["changes_needed"], 10);
     let changes = doc["changes"].as_array().expect("changes");
-    assert!(changes.iter().all(|c| c["status"] == "planned"), "{changes:?}");
-    assert_eq!(doc["kinds"]["ingest"]["role_arn"], role_arn("amp-iamproxy-ingest-role"));
+    assert!(
+        changes.iter().all(|c| c["status"] == "planned"),
+        "{changes:?}"
+    );
+    assert_eq!(
+        doc["kinds"]["ingest"]["role_arn"],
+        role_arn("amp-iamproxy-ingest-role")
+    );
     assert_eq!(env.aws_writes(), Vec::<String>::new());
     assert_eq!(env.kube.writes().await, 0);
-    assert!(env.iam.get_role().role_name("amp-iamproxy-ingest-role").send().await.is_err());
+    assert!(
+        env.iam
+            .get_role()
+            .role_name("amp-iamproxy-ingest-role")
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn json_output_gives_scripts_every_arn() {
     let env = Env::start().await;
-    let out = env.run(&["setup", "ingest", "-o", "json", "--workspace", "ws-0123abcd-1111-2222-3333-444455556666"]).await;
+    let out = env
+        .run(&[
+            "setup",
+            "ingest",
+            "-o",
+            "json",
+            "--workspace",
+            "ws-0123abcd-1111-2222-3333-444455556666",
+        ])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
     assert_eq!(doc["in_sync"], false);
@@ -164,13 +299,31 @@ async fn json_output_gives_scripts_every_arn() {
     assert_eq!(ingest["policy_arn"], policy_arn("AMPIngestPolicy"));
     assert_eq!(ingest["service_account"], format!("prometheus/{INGEST_SA}"));
     assert!(doc["kinds"].get("query").is_none());
-    assert!(doc["changes"].as_array().unwrap().iter().all(|c| c["status"] == "applied"), "{doc}");
+    assert!(
+        doc["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "applied"),
+        "{doc}"
+    );
     let policy = default_document(&env, "AMPIngestPolicy").await;
     assert_eq!(
         policy["Statement"][0]["Resource"],
-        format!("arn:aws:aps:us-east-1:{ACCOUNT}:workspace/ws-0123abcd-1111-2222-3333-444455556666")
+        format!(
+            "arn:aws:aps:us-east-1:{ACCOUNT}:workspace/ws-0123abcd-1111-2222-3333-444455556666"
+        )
     );
-    let yaml = env.run(&["status", "ingest", "-o", "yaml", "--workspace", "ws-0123abcd-1111-2222-3333-444455556666"]).await;
+    let yaml = env
+        .run(&[
+            "status",
+            "ingest",
+            "-o",
+            "yaml",
+            "--workspace",
+            "ws-0123abcd-1111-2222-3333-444455556666",
+        ])
+        .await;
     assert_eq!(yaml.code, 0, "{yaml:?}");
     let parsed: Value = serde_saphyr::from_str(&yaml.stdout).expect("yaml");
     assert_eq!(parsed["in_sync"], true);
@@ -188,40 +341,92 @@ async fn existing_service_account_keeps_everything_else() {
     );
     let out = env.run(&["setup", "ingest"]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    let sa = env.kube.service_account("prometheus", INGEST_SA).expect("sa");
-    assert_eq!(sa["metadata"]["annotations"]["meta.helm.sh/release-name"], "prometheus");
-    assert_eq!(sa["metadata"]["labels"]["app.kubernetes.io/name"], "prometheus");
-    assert_eq!(sa["metadata"]["annotations"][ROLE_ARN], role_arn("amp-iamproxy-ingest-role"));
+    let sa = env
+        .kube
+        .service_account("prometheus", INGEST_SA)
+        .expect("sa");
+    assert_eq!(
+        sa["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "prometheus"
+    );
+    assert_eq!(
+        sa["metadata"]["labels"]["app.kubernetes.io/name"],
+        "prometheus"
+    );
+    assert_eq!(
+        sa["metadata"]["annotations"][ROLE_ARN],
+        role_arn("amp-iamproxy-ingest-role")
+    );
     // Not created by us, so not labelled as ours (teardown will not delete it).
-    assert!(sa["metadata"]["labels"].get("app.kubernetes.io/managed-by").is_none(), "{sa}");
+    assert!(
+        sa["metadata"]["labels"]
+            .get("app.kubernetes.io/managed-by")
+            .is_none(),
+        "{sa}"
+    );
 }
 
 #[tokio::test]
 async fn foreign_annotation_is_refused_before_any_write() {
     let env = Env::start().await;
     let theirs = format!("arn:aws:iam::{ACCOUNT}:role/someone-elses-role");
-    env.kube.put_service_account("prometheus", INGEST_SA, &[(ROLE_ARN, &theirs)], &[], "kubectl-annotate");
+    env.kube.put_service_account(
+        "prometheus",
+        INGEST_SA,
+        &[(ROLE_ARN, &theirs)],
+        &[],
+        "kubectl-annotate",
+    );
     let kube_writes = env.kube.writes().await;
     let out = env.run(&["setup"]).await;
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("someone-elses-role") && out.stderr.contains("--overwrite"), "{out:?}");
+    assert!(
+        out.stderr.contains("someone-elses-role") && out.stderr.contains("--overwrite"),
+        "{out:?}"
+    );
     assert!(out.stderr.contains("nothing was written"), "{out:?}");
-    assert_eq!(env.aws_writes(), Vec::<String>::new(), "refused before any AWS write");
-    assert_eq!(env.kube.writes().await, kube_writes, "refused before any cluster write");
+    assert_eq!(
+        env.aws_writes(),
+        Vec::<String>::new(),
+        "refused before any AWS write"
+    );
+    assert_eq!(
+        env.kube.writes().await,
+        kube_writes,
+        "refused before any cluster write"
+    );
 
     let forced = env.run(&["setup", "--overwrite"]).await;
     assert_eq!(forced.code, 0, "{forced:?}");
-    assert_eq!(annotation(&env, "prometheus", INGEST_SA), Some(role_arn("amp-iamproxy-ingest-role")));
+    assert_eq!(
+        annotation(&env, "prometheus", INGEST_SA),
+        Some(role_arn("amp-iamproxy-ingest-role"))
+    );
 }
 
 #[tokio::test]
 async fn eksctl_context_gives_cluster_and_region() {
     let env = Env::start().await;
     env.write_eksctl_kubeconfig("demo");
-    let out = env.run(&["setup", "query", "-n", "monitoring", "--service-account", "grafana"]).await;
+    let out = env
+        .run(&[
+            "setup",
+            "query",
+            "-n",
+            "monitoring",
+            "--service-account",
+            "grafana",
+        ])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.starts_with("setup: cluster demo in us-east-1"), "{out:?}");
-    assert_eq!(annotation(&env, "monitoring", "grafana"), Some(role_arn("amp-iamproxy-query-role")));
+    assert!(
+        out.stdout.starts_with("setup: cluster demo in us-east-1"),
+        "{out:?}"
+    );
+    assert_eq!(
+        annotation(&env, "monitoring", "grafana"),
+        Some(role_arn("amp-iamproxy-query-role"))
+    );
 }
 
 #[tokio::test]
@@ -229,7 +434,11 @@ async fn bad_input_fails_with_one_line_and_no_calls() {
     let env = Env::start().await;
     for (args, code, needle) in [
         (vec!["setup", "-n", "Not_A_Namespace"], 2, "namespace"),
-        (vec!["setup", "ingest", "--role-name", &"r".repeat(65)], 2, "role name"),
+        (
+            vec!["setup", "ingest", "--role-name", &"r".repeat(65)],
+            2,
+            "role name",
+        ),
         (vec!["setup", "--role-name", "x"], 2, "exactly one KIND"),
         (vec!["setup", "--context", "nope"], 1, "nope"),
     ] {
@@ -243,7 +452,15 @@ async fn bad_input_fails_with_one_line_and_no_calls() {
 
     let missing = env.run(&["setup", "--cluster", "nope"]).await;
     assert_eq!(missing.code, 1, "{missing:?}");
-    assert!(missing.stderr.contains("\"nope\" was not found in us-east-1"), "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("\"nope\" was not found in us-east-1"),
+        "{missing:?}"
+    );
     assert_eq!(env.aws_writes(), Vec::<String>::new());
-    assert!(!missing.stderr.contains("testing-secret-value") && !missing.stdout.contains("testing-secret-value"));
+    assert!(
+        !missing.stderr.contains("testing-secret-value")
+            && !missing.stdout.contains("testing-secret-value")
+    );
 }

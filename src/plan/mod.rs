@@ -205,6 +205,8 @@ impl Plan {
     }
 
     /// Adds a change; `op` None means nothing to do. Returns its index.
+    // The arguments are the fields of one change, in the order they read.
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         resource: Resource,

@@ -113,7 +113,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
             Some(r) => {
                 let remaining = subject.remove_from(&r.trust);
                 let what = format!("trust for {who}");
-                let step = plan_role_removal(
+                plan_role_removal(
                     &mut plan,
                     kind,
                     &spec.role_name,
@@ -123,8 +123,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
                     force,
                     &[sa_step],
                     &mut fates,
-                );
-                step
+                )
             }
         };
 

@@ -44,14 +44,22 @@ pub struct Output {
 
 impl Output {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
 impl std::fmt::Debug for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -91,7 +99,10 @@ impl Env {
         let moto_url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -130,8 +141,19 @@ impl Env {
     }
 
     pub async fn issuer_host(&self) -> String {
-        let c = self.eks.describe_cluster().name(CLUSTER).send().await.expect("describe");
-        let issuer = c.cluster().and_then(|c| c.identity()).and_then(|i| i.oidc()).and_then(|o| o.issuer()).expect("issuer");
+        let c = self
+            .eks
+            .describe_cluster()
+            .name(CLUSTER)
+            .send()
+            .await
+            .expect("describe");
+        let issuer = c
+            .cluster()
+            .and_then(|c| c.identity())
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer())
+            .expect("issuer");
         issuer.trim_start_matches("https://").to_string()
     }
 
@@ -144,8 +166,11 @@ impl Env {
     fn install_plugin(&self) {
         let bin = self.bin();
         std::fs::create_dir_all(&bin).expect("bin dir");
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-amp_iam"), bin.join("kubectl-amp_iam"))
-            .expect("link the plugin");
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_kubectl-amp_iam"),
+            bin.join("kubectl-amp_iam"),
+        )
+        .expect("link the plugin");
         let aws = bin.join("aws");
         std::fs::write(
             &aws,
@@ -165,7 +190,9 @@ impl Env {
     /// What `aws eks update-kubeconfig --name <cluster>` writes.
     pub fn write_update_kubeconfig(&self, cluster: &str, namespace: Option<&str>) {
         let arn = format!("arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{cluster}");
-        let ns = namespace.map(|n| format!("\n    namespace: {n}")).unwrap_or_default();
+        let ns = namespace
+            .map(|n| format!("\n    namespace: {n}"))
+            .unwrap_or_default();
         let text = format!(
             "apiVersion: v1\nkind: Config\npreferences: {{}}\nclusters:\n- cluster:\n    server: {server}\n  name: {arn}\n\
              contexts:\n- context:\n    cluster: {arn}\n    user: {arn}{ns}\n  name: {arn}\ncurrent-context: {arn}\n\
@@ -206,7 +233,11 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let path = format!("{}:{}", self.bin().display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            self.bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         let mut cmd = Command::new("kubectl");
         cmd.arg("amp-iam")
             .args(args)
@@ -238,7 +269,10 @@ impl Env {
             .map(|e| {
                 let raw = e["body"].as_str().unwrap_or_default();
                 let body = if e["body_encoded"] == true {
-                    String::from_utf8_lossy(&aws_smithy_types::base64::decode(raw).unwrap_or_default()).into_owned()
+                    String::from_utf8_lossy(
+                        &aws_smithy_types::base64::decode(raw).unwrap_or_default(),
+                    )
+                    .into_owned()
                 } else {
                     raw.to_string()
                 };
@@ -247,7 +281,14 @@ impl Env {
                     None => format!(
                         "{} {}",
                         e["method"].as_str().unwrap_or_default(),
-                        e["url"].as_str().unwrap_or_default().split("://").nth(1).and_then(|u| u.split_once('/')).map(|(_, p)| p).unwrap_or_default()
+                        e["url"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split("://")
+                            .nth(1)
+                            .and_then(|u| u.split_once('/'))
+                            .map(|(_, p)| p)
+                            .unwrap_or_default()
                     ),
                 }
             })
@@ -256,10 +297,16 @@ impl Env {
 
     /// The AWS calls that change something.
     pub fn aws_writes(&self) -> Vec<String> {
-        const WRITES: [&str; 9] = ["Create", "Update", "Attach", "Detach", "Delete", "Add", "Remove", "Tag", "Put"];
+        const WRITES: [&str; 9] = [
+            "Create", "Update", "Attach", "Detach", "Delete", "Add", "Remove", "Tag", "Put",
+        ];
         self.aws_calls()
             .into_iter()
-            .filter(|a| WRITES.iter().any(|w| a.starts_with(w)) || a.starts_with("POST") || a.starts_with("DELETE"))
+            .filter(|a| {
+                WRITES.iter().any(|w| a.starts_with(w))
+                    || a.starts_with("POST")
+                    || a.starts_with("DELETE")
+            })
             .collect()
     }
 
