@@ -24,5 +24,6 @@ pub mod policy;
 pub mod recipe;
 pub mod run;
 pub mod target;
+pub mod traced;
 
 pub use error::{Error, Result};

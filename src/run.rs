@@ -9,8 +9,9 @@ use crate::observe::{self, Extras as ObserveExtras};
 use crate::output::{self, Extras};
 use crate::plan::{self, Plan, Resource, Status};
 use crate::recipe::{Desired, Kind, NameOverrides, Options, effective_kinds};
+use crate::traced::Traced;
 use crate::{names, target};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Runs the parsed command line; returns the process exit code. Errors are
 /// printed on stderr as one line (plus a list where several things failed).
@@ -135,7 +136,7 @@ async fn converge(
             });
         }
     };
-    let aws = SdkAws::new(&config);
+    let aws = Traced(SdkAws::new(&config));
 
     let desired = Desired::new(
         &kinds,
@@ -153,9 +154,9 @@ async fn converge(
     // ServiceAccounts live in the cluster; Fargate alone needs only AWS.
     let cluster = match (&kubeconfig, desired.irsa.is_empty()) {
         (_, true) => None,
-        (Some(kc), false) => {
-            Some(KubeCluster::connect(kc.clone(), target.context.as_deref()).await?)
-        }
+        (Some(kc), false) => Some(Traced(
+            KubeCluster::connect(kc.clone(), target.context.as_deref()).await?,
+        )),
         (None, false) => {
             return Err(Error::Kubeconfig {
                 path: "(none found)".into(),
@@ -288,9 +289,13 @@ pub fn init_tracing(verbose: u8) {
         _ => "amp_iam=trace",
     };
     let filter = tracing_subscriber::EnvFilter::new(level);
+    // Colour only on a terminal, and never with NO_COLOR (https://no-color.org).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
+        .without_time()
         .try_init();
 }

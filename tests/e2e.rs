@@ -955,3 +955,22 @@ async fn three_concurrent_setups_all_succeed_with_one_consistent_result() {
     assert!(again.stdout.contains("Nothing to do"), "{again:?}");
     assert_eq!(env.aws_writes(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn verbose_lists_every_call_and_never_a_secret() {
+    let env = Env::start().await;
+    let out = env.run(&["setup", "ingest", "-v"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for needle in [
+        "sts:GetCallerIdentity *: ok in",
+        "iam:CreateRole amp-iamproxy-ingest-role: ok in",
+        "iam:AttachRolePolicy amp-iamproxy-ingest-role",
+        "kubernetes apply serviceaccounts prometheus/amp-iamproxy-ingest-service-account: ok in",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle:?} missing: {out:?}");
+    }
+    assert!(!out.stderr.contains('\u{1b}'), "no colour codes off a terminal");
+    for secret in ["testing-secret-value", "k8s-aws-v1.e2e"] {
+        assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret), "{secret} printed: {out:?}");
+    }
+}
