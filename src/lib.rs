@@ -14,6 +14,8 @@ pub mod arn;
 pub mod aws;
 pub mod cluster;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod names;
 pub mod observe;
 pub mod plan;
