@@ -1383,6 +1383,79 @@ fn fargate_list_other_conditions_and_other_statements_are_kept() {
     );
 }
 
+/// A Fargate statement whose SourceArn is under other condition operators.
+fn fargate_statement_with(condition: Value) -> Value {
+    json!({
+        "Effect": "Allow",
+        "Principal": {"Service": FARGATE_SERVICE},
+        "Action": "sts:AssumeRole",
+        "Condition": condition
+    })
+}
+
+#[test]
+fn fargate_source_under_string_like_gets_ours_in_the_same_operator() {
+    // IAM ANDs condition operators: ours must join the existing SourceArn
+    // list, not sit beside it in a new ArnLike (that would trust no cluster).
+    let world = World::fresh();
+    let st = fargate_statement_with(json!({"StringLike": {"aws:SourceArn": OTHER_SOURCE}}));
+    world.aws.put_role(
+        FARGATE_ROLE,
+        &trust(vec![st]),
+        ours(),
+        &[FARGATE_POLICY_ARN],
+    );
+    let plan = world.setup(&fargate());
+    assert_eq!(
+        updated_trust(&plan, FARGATE_ROLE),
+        trust(vec![fargate_statement_with(
+            json!({"StringLike": {"aws:SourceArn": [SOURCE, OTHER_SOURCE]}})
+        )])
+    );
+    world.apply(&plan);
+    assert!(world.setup(&fargate()).is_converged());
+}
+
+#[test]
+fn fargate_source_under_string_equals_gets_a_statement_of_its_own() {
+    // StringEquals does not expand wildcards: our pattern cannot join it.
+    let world = World::fresh();
+    let st = fargate_statement_with(json!({"StringEquals": {"aws:SourceArn": OTHER_SOURCE}}));
+    world.aws.put_role(
+        FARGATE_ROLE,
+        &trust(vec![st.clone()]),
+        ours(),
+        &[FARGATE_POLICY_ARN],
+    );
+    let plan = world.setup(&fargate());
+    assert_eq!(
+        updated_trust(&plan, FARGATE_ROLE),
+        trust(vec![st, fargate_statement(json!(SOURCE))])
+    );
+}
+
+#[test]
+fn fargate_sources_under_two_operators_cover_only_what_both_match() {
+    // {ArnLike: ours, StringLike: other's} lets no cluster's pods in.
+    let world = World::fresh();
+    let st = fargate_statement_with(json!({
+        "ArnLike": {"aws:SourceArn": SOURCE},
+        "StringLike": {"aws:SourceArn": OTHER_SOURCE}
+    }));
+    world.aws.put_role(
+        FARGATE_ROLE,
+        &trust(vec![st.clone()]),
+        ours(),
+        &[FARGATE_POLICY_ARN],
+    );
+    let plan = world.setup(&fargate());
+    assert!(!plan.is_converged());
+    assert_eq!(
+        updated_trust(&plan, FARGATE_ROLE),
+        trust(vec![st, fargate_statement(json!(SOURCE))])
+    );
+}
+
 #[test]
 fn fargate_all_regions_and_all_clusters_use_a_wildcard_and_warn() {
     for (regions, clusters, source, says) in [
