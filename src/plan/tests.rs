@@ -2206,6 +2206,26 @@ fn teardown_keeps_the_provider_if_a_trust_policy_cannot_be_read() {
 }
 
 #[test]
+fn teardown_keeps_the_provider_when_the_accounts_roles_were_not_read() {
+    // Without every role's trust the planner cannot know that none uses it.
+    let world = World::fresh();
+    world.put_provider(&[STS_AUDIENCE], ours());
+    world.aws.put_role(
+        "team-app",
+        &trust(vec![irsa_statement(PROVIDER, HOST, "apps", "web")]),
+        Tags::new(),
+        &[],
+    );
+    let d = desired_with(&[Kind::Ingest], with_oidc_provider(false));
+    let mut observed = world.observe(&d);
+    observed.role_trusts = None;
+    let plan = teardown(&d, &observed);
+    let c = change(&plan, Resource::OidcProvider, HOST);
+    assert_eq!(c.status, Status::Unchanged, "{c:?}");
+    assert_eq!(plan.writes(), 0);
+}
+
+#[test]
 fn teardown_of_nothing_writes_nothing() {
     let world = World::fresh();
     let d = desired_with(
