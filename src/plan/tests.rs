@@ -706,6 +706,31 @@ fn everything_already_in_place_writes_nothing() {
 }
 
 #[test]
+fn existing_role_at_another_path_is_the_one_annotated() {
+    let world = World::fresh();
+    world.put_provider(&[STS_AUDIENCE], Tags::new());
+    let arn = world.aws.put_role_at(
+        "/team/",
+        INGEST_ROLE,
+        &subject(INGEST_SA).trust_policy(),
+        Tags::new(),
+        &[],
+    );
+    assert_eq!(
+        arn,
+        "arn:aws:iam::111122223333:role/team/amp-iamproxy-ingest-role"
+    );
+    let plan = world.setup(&desired(&[Kind::Ingest]));
+    assert_eq!(plan.kinds[&Kind::Ingest].role_arn, arn);
+    let Op::ApplyServiceAccount { annotations, .. } =
+        op(&plan, Resource::ServiceAccount, INGEST_WHO)
+    else {
+        panic!()
+    };
+    assert_eq!(annotations[ROLE_ARN_ANNOTATION], arn);
+}
+
+#[test]
 fn workspace_scopes_the_policies_to_its_arn() {
     let mut d = desired(&[]);
     d.workspace = Some("ws-1".into());
@@ -1995,6 +2020,23 @@ fn teardown_keeps_our_policy_attached_to_another_role_too() {
         "still attached to 1 role(s): kept"
     );
     world.apply(&plan);
+}
+
+#[test]
+fn teardown_deletes_a_leftover_policy_of_ours_without_its_role() {
+    let world = World::fresh();
+    world.put_guide_policy(INGEST_POLICY, &INGEST_ACTIONS);
+    let plan = world.teardown(&desired(&[Kind::Ingest]));
+    assert_eq!(planned(&plan), ["delete policy AMPIngestPolicy"]);
+    assert!(
+        change(&plan, Resource::Policy, INGEST_POLICY)
+            .after
+            .is_empty()
+    );
+    assert_eq!(
+        change(&plan, Resource::Role, INGEST_ROLE).detail,
+        "does not exist"
+    );
 }
 
 #[test]
