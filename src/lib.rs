@@ -16,6 +16,8 @@ pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod names;
 pub mod observe;
 pub mod output;

@@ -403,18 +403,30 @@ fn is_fargate_statement(st: &Value) -> bool {
             .any(|a| a == "sts:assumerole" || a == "sts:*" || a == "*")
 }
 
+/// Condition operators a SourceArn is found under.
+const SOURCE_OPERATORS: [&str; 4] = ["ArnLike", "ArnEquals", "StringLike", "StringEquals"];
+/// Those that expand `*` and `?` in their values.
+const WILDCARD_OPERATORS: [&str; 3] = ["ArnLike", "ArnEquals", "StringLike"];
+
+/// SourceArn patterns of a statement, per condition operator. IAM ANDs the
+/// operators of a statement and ORs the values of one.
+fn source_arns_by_operator(st: &Value) -> Vec<(&'static str, BTreeSet<String>)> {
+    let Some(cond) = st.get("Condition").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    SOURCE_OPERATORS
+        .iter()
+        .filter_map(|&op| {
+            let v = cond.get(op)?.get(SOURCE_ARN)?;
+            Some((op, string_set(Some(v))))
+        })
+        .collect()
+}
+
 /// SourceArn patterns of a statement, under ArnLike/ArnEquals/StringLike/StringEquals.
 fn source_arns(st: &Value) -> Option<BTreeSet<String>> {
-    let cond = st.get("Condition")?.as_object()?;
-    let mut found = None;
-    for op in ["ArnLike", "ArnEquals", "StringLike", "StringEquals"] {
-        if let Some(v) = cond.get(op).and_then(|o| o.get(SOURCE_ARN)) {
-            found
-                .get_or_insert_with(BTreeSet::new)
-                .extend(string_set(Some(v)));
-        }
-    }
-    found
+    let by_operator = source_arns_by_operator(st);
+    (!by_operator.is_empty()).then(|| by_operator.into_iter().flat_map(|(_, s)| s).collect())
 }
 
 pub fn fargate_statement(source_arn: &str) -> Value {
@@ -438,15 +450,20 @@ pub fn fargate_trust(doc: &Value, source_arn: &str) -> FargateTrust {
         if !is_fargate_statement(st) {
             continue;
         }
-        match source_arns(st) {
-            Some(patterns) if patterns.iter().any(|p| glob_match(p, source_arn)) => {
-                return FargateTrust::Covered;
-            }
-            Some(patterns) => {
-                first_listed = first_listed.or(Some((i, patterns.into_iter().collect())))
-            }
-            None => first_unconditioned = first_unconditioned.or(Some(i)),
+        let by_operator = source_arns_by_operator(st);
+        if by_operator.is_empty() {
+            first_unconditioned = first_unconditioned.or(Some(i));
+            continue;
         }
+        // Every operator must let the SourceArn through.
+        if by_operator
+            .iter()
+            .all(|(_, patterns)| patterns.iter().any(|p| glob_match(p, source_arn)))
+        {
+            return FargateTrust::Covered;
+        }
+        let patterns: BTreeSet<String> = by_operator.into_iter().flat_map(|(_, s)| s).collect();
+        first_listed = first_listed.or(Some((i, patterns.into_iter().collect())));
     }
     match (first_listed, first_unconditioned) {
         (Some((index, sources)), _) => FargateTrust::NotCovered { index, sources },
@@ -455,22 +472,31 @@ pub fn fargate_trust(doc: &Value, source_arn: &str) -> FargateTrust {
     }
 }
 
-/// The document with `source_arn` added to statement `index`'s ArnLike list
-/// (a string becomes a list); with no condition yet, one is added (`--harden`).
+/// The document with `source_arn` added to statement `index`'s SourceArn list
+/// (a string becomes a list), under the operator that holds it; with no
+/// SourceArn yet, an ArnLike one is added (`--harden`). Where the list cannot
+/// take a pattern (StringEquals matches literally; several operators are
+/// ANDed), a statement of its own is appended instead.
 pub fn add_fargate_source(doc: &Value, index: usize, source_arn: &str) -> Value {
     let mut sts: Vec<Value> = statements(doc).into_iter().cloned().collect();
+    let by_operator = sts.get(index).map(source_arns_by_operator);
+    let operator = match by_operator.as_deref() {
+        None | Some([]) => "ArnLike",
+        Some([(op, _)]) if WILDCARD_OPERATORS.contains(op) => op,
+        Some(_) => return add_fargate_statement(doc, source_arn),
+    };
     if let Some(Value::Object(st)) = sts.get_mut(index) {
         let cond = st
             .entry("Condition")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(cond) = cond {
-            let arn_like = cond
-                .entry("ArnLike")
+            let keys = cond
+                .entry(operator)
                 .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(arn_like) = arn_like {
+            if let Value::Object(keys) = keys {
                 // The guide adds the new line on top: keep existing order, prepend ours.
                 let mut list = vec![Value::String(source_arn.into())];
-                if let Some(existing) = arn_like.get(SOURCE_ARN) {
+                if let Some(existing) = keys.get(SOURCE_ARN) {
                     match existing {
                         Value::Array(items) => list.extend(items.iter().cloned()),
                         other => list.push(other.clone()),
@@ -481,7 +507,7 @@ pub fn add_fargate_source(doc: &Value, index: usize, source_arn: &str) -> Value 
                 } else {
                     Value::Array(list)
                 };
-                arn_like.insert(SOURCE_ARN.into(), value);
+                keys.insert(SOURCE_ARN.into(), value);
             }
         }
     }
@@ -514,7 +540,7 @@ pub fn remove_fargate_source(doc: &Value, source_arn: &str) -> (Value, usize) {
         let mut st = st.clone();
         let mut left = 0;
         if let Some(Value::Object(cond)) = st.get_mut("Condition") {
-            for op in ["ArnLike", "ArnEquals", "StringLike", "StringEquals"] {
+            for op in SOURCE_OPERATORS {
                 if let Some(Value::Object(o)) = cond.get_mut(op) {
                     if let Some(v) = o.get(SOURCE_ARN) {
                         let mut set = string_set(Some(v));

@@ -332,9 +332,19 @@ fn plan_provider(
         skip_foreign(plan, Resource::OidcProvider, &name, None);
         return;
     }
+    // Not read: nothing says no role uses it, so it stays.
+    let Some(role_trusts) = &observed.role_trusts else {
+        plan.unchanged(
+            Resource::OidcProvider,
+            name,
+            None,
+            "kept: the account's roles were not read",
+        );
+        return;
+    };
     let mut trusting = Vec::new();
     let mut after = Vec::new();
-    for rt in observed.role_trusts.iter().flatten() {
+    for rt in role_trusts {
         let doc = match fates.get(&rt.name) {
             Some(RoleFate::Deleted(i)) => {
                 after.push(Some(*i));
