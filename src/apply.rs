@@ -313,3 +313,6 @@ async fn ensure_policy_document<A: Aws>(aws: &A, arn: &str, document: &str) -> R
     }
     Ok(aws.create_policy_version(arn, document).await?)
 }
+
+#[cfg(test)]
+mod tests;

@@ -93,7 +93,7 @@ pub struct FargateSpec {
 }
 
 /// How far a run may go beyond the plain recipe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Replace a role-arn annotation for another role; add a Fargate statement
     /// to a role that has none.
@@ -106,8 +106,23 @@ pub struct Options {
     pub include_oidc_provider: bool,
     /// Extra tags on everything created (`--tag k=v`).
     pub tags: Tags,
+    /// IAM path of roles and policies created: `/` or `/a/b/`.
     pub role_path: String,
     pub permissions_boundary: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            overwrite: false,
+            harden: false,
+            force: false,
+            include_oidc_provider: false,
+            tags: Tags::new(),
+            role_path: "/".to_string(),
+            permissions_boundary: None,
+        }
+    }
 }
 
 /// Everything a run wants to be true.
@@ -267,6 +282,11 @@ mod tests {
         let d = desired(&[Kind::Fargate], NameOverrides::default());
         assert!(d.irsa.is_empty());
         assert_eq!(d.fargate.unwrap().role_name, FARGATE_ROLE);
+    }
+
+    #[test]
+    fn default_role_path_is_the_root() {
+        assert_eq!(Options::default().role_path, "/");
     }
 
     #[test]

@@ -969,8 +969,14 @@ async fn verbose_lists_every_call_and_never_a_secret() {
     ] {
         assert!(out.stderr.contains(needle), "{needle:?} missing: {out:?}");
     }
-    assert!(!out.stderr.contains('\u{1b}'), "no colour codes off a terminal");
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "no colour codes off a terminal"
+    );
     for secret in ["testing-secret-value", "k8s-aws-v1.e2e"] {
-        assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret), "{secret} printed: {out:?}");
+        assert!(
+            !out.stderr.contains(secret) && !out.stdout.contains(secret),
+            "{secret} printed: {out:?}"
+        );
     }
 }
