@@ -164,7 +164,12 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
                         &spec.policy_name,
                         kind,
                         Action::Delete,
-                        format!("{} non-default version(s) first", versions.len()),
+                        match versions.len() {
+                            0 => "made by kubectl-amp-iam, attached to no other role".to_string(),
+                            n => format!(
+                                "made by kubectl-amp-iam, attached to no other role; its {n} older version(s) first"
+                            ),
+                        },
                         Some(Op::DeletePolicy {
                             arn: p.summary.arn.clone(),
                             versions,

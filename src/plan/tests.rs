@@ -1824,7 +1824,10 @@ fn teardown_deletes_the_non_default_versions_with_the_policy() {
     );
     let plan = world.teardown(&d);
     let c = change(&plan, Resource::Policy, INGEST_POLICY);
-    assert_eq!(c.detail, "2 non-default version(s) first");
+    assert_eq!(
+        c.detail,
+        "made by kubectl-amp-iam, attached to no other role; its 2 older version(s) first"
+    );
     assert_eq!(
         c.op,
         Some(Op::DeletePolicy {
