@@ -91,7 +91,10 @@ fn bullet(lines: &[String]) -> String {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::InvalidName { .. } => exit::USAGE,
+            Error::Usage(_)
+            | Error::InvalidName { .. }
+            | Error::UnknownContext { .. }
+            | Error::TargetUnknown { .. } => exit::USAGE,
             Error::Refused(_) => exit::REFUSED,
             _ => exit::FAILURE,
         }

@@ -154,7 +154,14 @@ fn reason(e: KubeconfigError) -> String {
 fn kubeconfig_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Kubeconfig {
         path: path.display().to_string(),
-        reason: reason.into(),
+        // Parsers add multi-line source snippets: the first line says it all.
+        reason: reason
+            .into()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(':')
+            .to_string(),
     }
 }
 

@@ -440,7 +440,7 @@ async fn bad_input_fails_with_one_line_and_no_calls() {
             "role name",
         ),
         (vec!["setup", "--role-name", "x"], 2, "exactly one KIND"),
-        (vec!["setup", "--context", "nope"], 1, "nope"),
+        (vec!["setup", "--context", "nope"], 2, "nope"),
     ] {
         let out = env.run(&args).await;
         assert_eq!(out.code, code, "{args:?}: {out:?}");
@@ -979,4 +979,36 @@ async fn verbose_lists_every_call_and_never_a_secret() {
             "{secret} printed: {out:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn missing_credentials_and_a_malformed_kubeconfig_are_one_clear_line() {
+    let env = Env::start().await;
+    let mut no_creds = env.command(&["status"]);
+    no_creds
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = tokio::task::spawn_blocking(move || no_creds.output().expect("run"))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sts:GetCallerIdentity") && stderr.contains("No valid AWS credentials"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    std::fs::write(env.kubeconfig(), "garbage: [").expect("write");
+    let bad = env.run(&["setup"]).await;
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(
+        bad.stderr.contains("cannot read kubeconfig") && bad.stderr.contains("kubeconfig"),
+        "{bad:?}"
+    );
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{bad:?}");
+    assert!(
+        env.aws_calls().is_empty(),
+        "no AWS call before the target is known"
+    );
 }
