@@ -23,6 +23,7 @@ pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod recipe;
 pub mod run;
 pub mod target;

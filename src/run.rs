@@ -6,8 +6,9 @@ use crate::cli::{Cli, Command, GlobalArgs, Selection};
 use crate::cluster::kube::KubeCluster;
 use crate::error::{Error, Result, exit};
 use crate::observe::{self, Extras as ObserveExtras};
-use crate::output::{self, Extras};
+use crate::output::{self, Extras, Format};
 use crate::plan::{self, Plan, Resource, Status};
+use crate::progress::with_progress;
 use crate::recipe::{Desired, Kind, NameOverrides, Options, effective_kinds};
 use crate::traced::Traced;
 use crate::{names, target};
@@ -172,7 +173,14 @@ async fn converge(
         },
         _ => ObserveExtras::default(),
     };
-    let observed = observe::observe(&aws, cluster.as_ref(), &desired, extras).await?;
+    let progress = g.output == Format::Text && g.verbose == 0 && std::io::stderr().is_terminal();
+    let observed = with_progress(
+        progress,
+        &mut std::io::stderr(),
+        "reading AWS and the cluster",
+        observe::observe(&aws, cluster.as_ref(), &desired, extras),
+    )
+    .await?;
 
     let (mut plan, dry_run) = match mode {
         Mode::Setup { dry_run } => (plan::setup(&desired, &observed), dry_run),
@@ -205,7 +213,13 @@ async fn converge(
             None => Ok(exit::OK),
         };
     }
-    let result = apply::apply(&mut plan, &aws, cluster.as_ref(), &ApplyOptions::default()).await;
+    let result = with_progress(
+        progress,
+        &mut std::io::stderr(),
+        "applying",
+        apply::apply(&mut plan, &aws, cluster.as_ref(), &ApplyOptions::default()),
+    )
+    .await;
     print(
         &plan,
         g,
