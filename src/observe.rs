@@ -13,6 +13,7 @@ use crate::aws::{
 };
 use crate::cluster::{Cluster, ServiceAccount};
 use crate::error::{Error, Result};
+use crate::policy::IrsaSubject;
 use crate::recipe::Desired;
 use futures::future::{OptionFuture, try_join_all};
 use serde_json::Value;
@@ -61,6 +62,26 @@ pub struct Observed {
     pub service_accounts: BTreeMap<String, Option<ServiceAccount>>,
     pub nodegroup_roles: Vec<NodegroupRole>,
     pub role_trusts: Option<Vec<RoleTrust>>,
+}
+
+impl Observed {
+    /// The cluster's IAM OIDC provider ARN: the existing one, or the one IAM will give it.
+    pub fn provider_arn(&self) -> String {
+        self.oidc_provider
+            .as_ref()
+            .map(|p| p.arn.clone())
+            .unwrap_or_else(|| self.account.oidc_provider(&self.issuer_host))
+    }
+
+    /// A ServiceAccount of this cluster, as a role trust subject.
+    pub fn irsa_subject(&self, namespace: &str, service_account: &str) -> IrsaSubject {
+        IrsaSubject {
+            provider_arn: self.provider_arn(),
+            host_path: self.issuer_host.clone(),
+            namespace: namespace.to_string(),
+            service_account: service_account.to_string(),
+        }
+    }
 }
 
 fn parse_document(text: &str, what: &'static str, resource: &str) -> Result<Value> {

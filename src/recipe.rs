@@ -2,6 +2,7 @@
 //! ServiceAccount names, the permission actions, the Fargate trust), with the
 //! user's overrides applied.
 
+use crate::arn::Account;
 use crate::aws::Tags;
 use serde::Serialize;
 
@@ -90,6 +91,16 @@ pub struct FargateSpec {
     pub all_regions: bool,
     /// `*` for the cluster in the SourceArn.
     pub all_clusters: bool,
+}
+
+impl FargateSpec {
+    /// The Fargate profiles the trust must cover: this cluster in this region,
+    /// or `*` where `--all-clusters` / `--all-regions` widen it.
+    pub fn source_arn(&self, account: &Account, region: &str, cluster: &str) -> String {
+        let region = if self.all_regions { "*" } else { region };
+        let cluster = if self.all_clusters { "*" } else { cluster };
+        account.fargate_profiles(region, cluster)
+    }
 }
 
 /// How far a run may go beyond the plain recipe.

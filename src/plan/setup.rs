@@ -34,14 +34,6 @@ pub fn setup(desired: &Desired, observed: &Observed) -> Plan {
     plan
 }
 
-fn provider_arn(observed: &Observed) -> String {
-    observed
-        .oidc_provider
-        .as_ref()
-        .map(|p| p.arn.clone())
-        .unwrap_or_else(|| observed.account.oidc_provider(&observed.issuer_host))
-}
-
 /// The IAM OIDC provider for the cluster's issuer. Returns the index of the
 /// change that roles must wait for, if any.
 fn plan_provider(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Option<usize> {
@@ -55,7 +47,7 @@ fn plan_provider(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Opt
             Action::Create,
             format!("client id {audience}"),
             Some(Op::CreateOidcProvider {
-                arn: provider_arn(observed),
+                arn: observed.provider_arn(),
                 url: format!("https://{}", observed.issuer_host),
                 client_id: audience,
                 tags: desired.tags(),
@@ -224,7 +216,7 @@ fn plan_irsa(
 
     // The role and its trust for exactly this ServiceAccount.
     let subject = IrsaSubject {
-        provider_arn: provider_arn(observed),
+        provider_arn: observed.provider_arn(),
         host_path: observed.issuer_host.clone(),
         namespace: ns.clone(),
         service_account: spec.service_account.clone(),
@@ -437,17 +429,7 @@ fn plan_service_account(
 fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &FargateSpec) {
     let kind = Some(Kind::Fargate);
     let account = &observed.account;
-    let region = if spec.all_regions {
-        "*"
-    } else {
-        desired.region.as_str()
-    };
-    let cluster = if spec.all_clusters {
-        "*"
-    } else {
-        desired.cluster.as_str()
-    };
-    let source = account.fargate_profiles(region, cluster);
+    let source = spec.source_arn(account, &desired.region, &desired.cluster);
     let role_name = &spec.role_name;
     let observed_role = observed.roles.get(role_name).and_then(Option::as_ref);
     let role_arn = observed_role

@@ -3,7 +3,7 @@
 
 use super::{Action, Op, Plan, Resource};
 use crate::observe::{Observed, ObservedRole};
-use crate::policy::{self, IrsaSubject, TrustState};
+use crate::policy::{self, TrustState};
 use crate::recipe::{
     Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, ROLE_ARN_ANNOTATION, is_ours,
 };
@@ -21,11 +21,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::new("teardown", desired, observed);
     let force = desired.options.force;
     let account = &observed.account;
-    let provider_arn = observed
-        .oidc_provider
-        .as_ref()
-        .map(|p| p.arn.clone())
-        .unwrap_or_else(|| account.oidc_provider(&observed.issuer_host));
+    let provider_arn = observed.provider_arn();
     let mut fates: BTreeMap<String, RoleFate> = BTreeMap::new();
 
     for spec in &desired.irsa {
@@ -90,12 +86,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
         };
 
         // The role: this subject leaves its trust; a role left trusting nothing goes.
-        let subject = IrsaSubject {
-            provider_arn: provider_arn.clone(),
-            host_path: observed.issuer_host.clone(),
-            namespace: ns.clone(),
-            service_account: spec.service_account.clone(),
-        };
+        let subject = observed.irsa_subject(ns, &spec.service_account);
         let role_step = match role {
             None => {
                 plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
@@ -183,17 +174,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
 
     if let Some(spec) = &desired.fargate {
         let kind = Some(Kind::Fargate);
-        let region = if spec.all_regions {
-            "*"
-        } else {
-            desired.region.as_str()
-        };
-        let cluster = if spec.all_clusters {
-            "*"
-        } else {
-            desired.cluster.as_str()
-        };
-        let source = account.fargate_profiles(region, cluster);
+        let source = spec.source_arn(account, &desired.region, &desired.cluster);
         match observed.roles.get(&spec.role_name).and_then(Option::as_ref) {
             None => {
                 plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
