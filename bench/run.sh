@@ -51,7 +51,7 @@ if [ ! -x "$standin" ]; then
 fi
 
 rm -rf "$out"
-mkdir -p "$out/stub" "$out/home"
+mkdir -p "$out/home"
 # A copy, so that a concurrent build of the same target dir cannot change it mid-run.
 cp "$bin" "$out/kubectl-amp_iam"
 tool=$out/kubectl-amp_iam
@@ -110,38 +110,13 @@ wait_for "$out/standin.log" listening
 
 # A kubeconfig as `aws eks update-kubeconfig --name demo` writes it, and an `aws` on
 # the tool's PATH that answers `aws eks get-token` like the real CLI.
-cat >"$out/stub/aws" <<'SH'
-#!/bin/sh
-echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{},"status":{"expirationTimestamp":"2099-01-01T00:00:00Z","token":"k8s-aws-v1.bench"}}'
-SH
-chmod +x "$out/stub/aws"
-arn="arn:aws:eks:us-east-1:123456789012:cluster/demo"
-cat >"$out/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    server: http://127.0.0.1:$kube_port
-  name: $arn
-contexts:
-- context:
-    cluster: $arn
-    user: $arn
-  name: $arn
-current-context: $arn
-users:
-- name: $arn
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: aws
-      args: [--region, us-east-1, eks, get-token, --cluster-name, demo, --output, json]
-YAML
+. "$root/scripts/lib/eks-kubeconfig.sh"
+write_eks_kubeconfig "$out" "http://127.0.0.1:$kube_port"
 
 run_tool() { # NAME: one timed `setup -n prometheus`, its AWS calls in $out/NAME.jsonl
   : >"$out/calls.jsonl"
   echo "==> $1: kubectl-amp_iam setup -n prometheus"
-  env PATH="$out/stub:$PATH" KUBECONFIG="$out/kubeconfig" AWS_ENDPOINT_URL="$proxy_url" \
+  env PATH="$out/bin:$PATH" KUBECONFIG="$out/kubeconfig" AWS_ENDPOINT_URL="$proxy_url" \
     "$py" "$root/bench/timed.py" --rss --out "$out/$1.json" --output-file "$out/$1.out" \
     -- "$tool" setup -n prometheus || { cat "$out/$1.out"; exit 1; }
   mv "$out/calls.jsonl" "$out/$1.jsonl"

@@ -48,34 +48,8 @@ PY
 
 # A kubeconfig as `aws eks update-kubeconfig --name demo` writes it, and an
 # `aws` on PATH that answers `aws eks get-token` like the real CLI.
-mkdir -p "$work/bin"
-cat >"$work/bin/aws" <<'SH'
-#!/bin/sh
-echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{},"status":{"expirationTimestamp":"2099-01-01T00:00:00Z","token":"k8s-aws-v1.demo"}}'
-SH
-chmod +x "$work/bin/aws"
-arn="arn:aws:eks:us-east-1:123456789012:cluster/demo"
-cat >"$work/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    server: http://127.0.0.1:$kube_port
-  name: $arn
-contexts:
-- context:
-    cluster: $arn
-    user: $arn
-  name: $arn
-current-context: $arn
-users:
-- name: $arn
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: aws
-      args: [--region, us-east-1, eks, get-token, --cluster-name, demo, --output, json]
-YAML
+. "$root/scripts/lib/eks-kubeconfig.sh"
+write_eks_kubeconfig "$work" "http://127.0.0.1:$kube_port"
 export KUBECONFIG="$work/kubeconfig" PATH="$work/bin:$PATH"
 
 run() { echo; echo "\$ $*"; "$@" || echo "(exit $?)"; }
