@@ -18,7 +18,11 @@ Examples:
 
   # check (exit 3 when something is missing), then undo
   kubectl amp-iam status -o json
-  kubectl amp-iam teardown --dry-run";
+  kubectl amp-iam teardown --dry-run
+
+  # the IAM policy the operator needs; Helm values for Prometheus
+  kubectl amp-iam permissions --teardown > amp-iam-operator.json
+  kubectl amp-iam values --workspace ws-0123abcd-... > prometheus-values.yaml";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +81,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Remove what setup made (resources not made by this tool are skipped unless --force)
     Teardown(TeardownArgs),
+    /// Print the least-privilege IAM policy the operator needs (JSON on stdout; Kubernetes RBAC on stderr)
+    Permissions(PermissionsArgs),
+    /// Print Helm values for the prometheus-community `prometheus` chart: remote write to AMP as the ingest role
+    Values(ValuesArgs),
+    /// Print a shell completion script for kubectl-amp_iam (bash, zsh or fish)
+    Completion(CompletionArgs),
 }
 
 /// Which KINDs and which names.
@@ -148,6 +158,60 @@ pub struct TeardownArgs {
     /// Also delete the cluster's IAM OIDC provider when no role trusts it any more
     #[arg(long)]
     pub include_oidc_provider: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PermissionsArgs {
+    /// What the policy is for: ingest, query, fargate (default: ingest and query)
+    #[arg(value_enum, value_name = "KIND")]
+    pub kinds: Vec<Kind>,
+    /// Also allow what teardown needs (deletes, and --include-oidc-provider's ListRoles)
+    #[arg(long)]
+    pub teardown: bool,
+    /// AWS account id in the resource ARNs (default: `*`; no AWS call is made)
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// AWS partition in the resource ARNs: aws, aws-cn, aws-us-gov, ...
+    #[arg(long, value_name = "NAME", default_value = "aws")]
+    pub partition: String,
+    /// IAM role name, as given to setup (only with exactly one KIND)
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// IAM policy name, as given to setup (only with exactly one KIND)
+    #[arg(long, value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// IAM path of the roles and policies, as given to setup
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub role_path: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValuesArgs {
+    /// The AMP workspace Prometheus writes to (default: a <WORKSPACE_ID> placeholder)
+    #[arg(long, value_name = "WS_ID")]
+    pub workspace: Option<String>,
+    /// The ingest ServiceAccount, as given to setup
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// The ingest IAM role name, as given to setup
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// IAM path of the ingest role, as given to setup
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub role_path: String,
+    /// AWS account id of the role (default: the caller's, from STS GetCallerIdentity)
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// AWS partition of the role ARN with --account (default: aws)
+    #[arg(long, value_name = "NAME", requires = "account")]
+    pub partition: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: crate::completion::Shell,
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

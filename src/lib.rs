@@ -8,6 +8,9 @@
 //! - [`apply`] executes a plan, independent steps in parallel;
 //! - [`output`] renders a plan or its result as text, JSON or YAML.
 //!
+//! Beside the run: [`permissions`] (the operator's IAM policy), [`values`]
+//! (Helm values for Prometheus) and [`completion`] (shell completion).
+//!
 //! AWS and Kubernetes sit behind the small traits in [`aws`] and [`cluster`].
 
 pub mod apply;
@@ -15,12 +18,14 @@ pub mod arn;
 pub mod aws;
 pub mod cli;
 pub mod cluster;
+pub mod completion;
 pub mod error;
 #[cfg(test)]
 pub mod fake;
 pub mod names;
 pub mod observe;
 pub mod output;
+pub mod permissions;
 pub mod plan;
 pub mod policy;
 pub mod progress;
@@ -28,5 +33,6 @@ pub mod recipe;
 pub mod run;
 pub mod target;
 pub mod traced;
+pub mod values;
 
 pub use error::{Error, Result};

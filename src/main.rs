@@ -4,6 +4,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `kubectl_complete-amp_iam` runs this binary to answer a completion; it exits here.
+    amp_iam::completion::complete_from_env();
     // clap prints --help/--version (exit 0) and usage errors (exit 2) itself.
     let cli = amp_iam::cli::Cli::parse();
     amp_iam::run::init_tracing(cli.global.verbose);

@@ -222,6 +222,44 @@ pub fn workspace_id(s: &str) -> Result<(), Error> {
     Ok(())
 }
 
+const ACCOUNT_RULE: &str = "an AWS account id is 12 digits";
+const PARTITION_RULE: &str = "an AWS partition is \"aws\" or \"aws-\" followed by lowercase words joined by '-' (aws-cn, aws-us-gov, ...)";
+
+/// An AWS account id: exactly 12 digits.
+pub fn account_id(s: &str) -> Result<(), Error> {
+    const WHAT: &str = "AWS account id";
+    if let Some(c) = first_bad(s, |c| c.is_ascii_digit()) {
+        return Err(invalid(WHAT, s, ACCOUNT_RULE, describe_char(c)));
+    }
+    if s.len() != 12 {
+        return Err(invalid(
+            WHAT,
+            s,
+            ACCOUNT_RULE,
+            format!("it has {} digits", s.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// An AWS partition: `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, ...
+pub fn partition(s: &str) -> Result<(), Error> {
+    let mut parts = s.split('-');
+    let ok = parts.next() == Some("aws")
+        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && s.len() <= 32;
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "AWS partition",
+            s,
+            PARTITION_RULE,
+            "it does not look like one",
+        ))
+    }
+}
+
 /// What [`region`] accepts, for error messages.
 pub const REGION_RULE: &str =
     "an AWS region looks like us-east-1, eu-central-2, cn-north-1 or us-gov-west-1";
@@ -254,6 +292,25 @@ pub fn region(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(account_id("111122223333").is_ok());
+        assert!(why(account_id("11112222333")).contains("11 digits"));
+        assert!(why(account_id("1111-2222-3333")).contains("'-' is not allowed"));
+        assert!(account_id("").is_err());
+        assert!(account_id("*").is_err());
+    }
+
+    #[test]
+    fn partitions_start_with_aws() {
+        for p in ["aws", "aws-cn", "aws-us-gov", "aws-iso-b", "aws-eusc"] {
+            assert!(partition(p).is_ok(), "{p}");
+        }
+        for p in ["", "AWS", "aws-", "azure", "aws--cn", "aws-cn1", "arn:aws"] {
+            assert!(partition(p).is_err(), "{p}");
+        }
+    }
 
     fn why(r: Result<(), Error>) -> String {
         match r {

@@ -84,6 +84,20 @@ pub struct IrsaSpec {
     pub actions: Vec<&'static str>,
 }
 
+impl IrsaSpec {
+    /// The guide's recipe for an IRSA kind (ingest or query), with overrides.
+    pub fn new(kind: Kind, names: &NameOverrides) -> IrsaSpec {
+        let (sa, role, policy, actions) = kind.irsa_defaults();
+        IrsaSpec {
+            kind,
+            service_account: names.service_account.clone().unwrap_or(sa.into()),
+            role_name: names.role_name.clone().unwrap_or(role.into()),
+            policy_name: names.policy_name.clone().unwrap_or(policy.into()),
+            actions: actions.to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FargateSpec {
     pub role_name: String,
@@ -163,16 +177,7 @@ impl Desired {
         let irsa = kinds
             .iter()
             .filter(|k| k.is_irsa())
-            .map(|&kind| {
-                let (sa, role, policy, actions) = kind.irsa_defaults();
-                IrsaSpec {
-                    kind,
-                    service_account: names.service_account.clone().unwrap_or(sa.into()),
-                    role_name: names.role_name.clone().unwrap_or(role.into()),
-                    policy_name: names.policy_name.clone().unwrap_or(policy.into()),
-                    actions: actions.to_vec(),
-                }
-            })
+            .map(|&kind| IrsaSpec::new(kind, names))
             .collect();
         let fargate = kinds.contains(&Kind::Fargate).then(|| FargateSpec {
             role_name: names.role_name.clone().unwrap_or(FARGATE_ROLE.into()),

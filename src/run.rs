@@ -1,17 +1,19 @@
 //! One run of the tool: flags → target → observe → plan → (apply) → output.
 
 use crate::apply::{self, ApplyOptions};
+use crate::arn::{self, Account};
+use crate::aws::Aws;
 use crate::aws::sdk::SdkAws;
-use crate::cli::{Cli, Command, GlobalArgs, Selection};
+use crate::cli::{Cli, Command, GlobalArgs, PermissionsArgs, Selection, ValuesArgs};
 use crate::cluster::kube::KubeCluster;
 use crate::error::{Error, Result, exit};
 use crate::observe::{self, Extras as ObserveExtras};
 use crate::output::{self, Extras, Format};
 use crate::plan::{self, Plan, Resource, Status};
 use crate::progress::with_progress;
-use crate::recipe::{Desired, Kind, NameOverrides, Options, effective_kinds};
+use crate::recipe::{Desired, IrsaSpec, Kind, NameOverrides, Options, effective_kinds};
 use crate::traced::Traced;
-use crate::{names, target};
+use crate::{completion, names, permissions, target, values};
 use std::io::{IsTerminal, Write};
 
 /// Runs the parsed command line; returns the process exit code. Errors are
@@ -60,6 +62,12 @@ async fn execute(cli: &Cli) -> Result<i32> {
                 Mode::Teardown { dry_run: a.dry_run },
             )
             .await
+        }
+        Command::Permissions(a) => print_permissions(g, a),
+        Command::Values(a) => print_values(g, a).await,
+        Command::Completion(a) => {
+            write_stdout(&completion::script(a.shell))?;
+            Ok(exit::OK)
         }
     }
 }
@@ -116,16 +124,7 @@ async fn converge(
 
     // Target first: a run that cannot tell its cluster fails before any AWS call.
     let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
-    let target = target::infer(
-        kubeconfig.as_ref(),
-        &target::TargetArgs {
-            kubeconfig: g.kubeconfig.clone(),
-            context: g.context.clone(),
-            namespace: g.namespace.clone(),
-            cluster: g.cluster.clone(),
-            region: g.region.clone(),
-        },
-    )?;
+    let target = target::infer(kubeconfig.as_ref(), &target_args(g))?;
     let config = SdkAws::load_config(g.profile.as_deref(), target.region.as_deref()).await;
     let region = match config.region() {
         Some(r) => r.to_string(),
@@ -232,12 +231,178 @@ async fn converge(
 }
 
 fn print(plan: &Plan, g: &GlobalArgs, extras: &Extras) -> Result<()> {
-    let text = output::render(plan, g.output, extras)?;
+    write_stdout(&output::render(plan, g.output, extras)?)
+}
+
+fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::Output(e.to_string()))
+}
+
+/// JSON, or YAML with `-o yaml`.
+fn render_document(doc: &serde_json::Value, format: Format) -> Result<String> {
+    match format {
+        Format::Yaml => serde_saphyr::to_string(doc).map_err(|e| Error::Output(e.to_string())),
+        _ => serde_json::to_string_pretty(doc)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Output(e.to_string())),
+    }
+}
+
+/// `permissions`: the operator's IAM policy on stdout (JSON unless `-o
+/// yaml`), the Kubernetes RBAC on stderr. No AWS call, no kubeconfig.
+fn print_permissions(g: &GlobalArgs, a: &PermissionsArgs) -> Result<i32> {
+    let kinds = validate(&Selection {
+        kinds: a.kinds.clone(),
+        service_account: None,
+        role_name: a.role_name.clone(),
+        policy_name: a.policy_name.clone(),
+        workspace: None,
+        role_path: a.role_path.clone(),
+        all_regions: false,
+        all_clusters: false,
+    })?;
+    if let Some(account) = &a.account {
+        names::account_id(account)?;
+    }
+    names::partition(&a.partition)?;
+    if let Some(r) = g.region.as_deref().filter(|r| !names::region(r)) {
+        return Err(Error::InvalidName {
+            what: "region",
+            value: r.to_owned(),
+            why: names::REGION_RULE.to_owned(),
+        });
+    }
+    if let Some(ns) = &g.namespace {
+        names::namespace(ns)?;
+    }
+    let doc = permissions::policy(&permissions::Request {
+        kinds: kinds.clone(),
+        names: NameOverrides {
+            service_account: None,
+            role_name: a.role_name.clone(),
+            policy_name: a.policy_name.clone(),
+        },
+        role_path: a.role_path.clone(),
+        teardown: a.teardown,
+        account: a.account.clone(),
+        partition: a.partition.clone(),
+        region: g.region.clone(),
+        cluster: g.cluster.clone(),
+    });
+    write_stdout(&render_document(&doc, g.output)?)?;
+    let rules = permissions::rbac_rules(&kinds, a.teardown);
+    eprint!("{}", permissions::rbac_note(&rules, g.namespace.as_deref()));
+    Ok(exit::OK)
+}
+
+/// `values`: Helm values for Prometheus (YAML unless `-o json`), notes on stderr.
+/// The region and namespace come as for setup; the account from `--account`,
+/// else STS GetCallerIdentity (the only AWS call).
+async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
+    validate(&Selection {
+        kinds: vec![Kind::Ingest],
+        service_account: a.service_account.clone(),
+        role_name: a.role_name.clone(),
+        policy_name: None,
+        workspace: a.workspace.clone(),
+        role_path: a.role_path.clone(),
+        all_regions: false,
+        all_clusters: false,
+    })?;
+    if let Some(account) = &a.account {
+        names::account_id(account)?;
+    }
+    if let Some(p) = &a.partition {
+        names::partition(p)?;
+    }
+
+    // The values need no cluster name: without one, the region comes from
+    // --region or the AWS configuration.
+    let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+    let (region, namespace) = match target::infer(kubeconfig.as_ref(), &target_args(g)) {
+        Ok(t) => (t.region, t.namespace),
+        Err(Error::TargetUnknown { .. }) => {
+            let ns = g.namespace.clone().unwrap_or_else(|| "default".into());
+            names::namespace(&ns)?;
+            (g.region.clone(), ns)
+        }
+        Err(e) => return Err(e),
+    };
+    let load = || SdkAws::load_config(g.profile.as_deref(), region.as_deref());
+    let config = match (&region, &a.account) {
+        (Some(_), Some(_)) => None,
+        _ => Some(load().await),
+    };
+    let region = match region.clone().or_else(|| {
+        config
+            .as_ref()
+            .and_then(|c| c.region())
+            .map(|r| r.to_string())
+    }) {
+        Some(r) => r,
+        None => {
+            return Err(Error::TargetUnknown {
+                what: "region",
+                from: "the kubeconfig context or the AWS configuration".into(),
+                flag: "region",
+            });
+        }
+    };
+    let account = match &a.account {
+        Some(id) => Account {
+            id: id.clone(),
+            partition: a.partition.clone().unwrap_or_else(|| "aws".into()),
+        },
+        None => {
+            let config = match config {
+                Some(c) => c,
+                None => load().await,
+            };
+            let caller = SdkAws::new(&config).caller().await?;
+            Account {
+                partition: arn::partition_of(&caller.arn).unwrap_or("aws").to_string(),
+                id: caller.account,
+            }
+        }
+    };
+    let spec = IrsaSpec::new(
+        Kind::Ingest,
+        &NameOverrides {
+            service_account: a.service_account.clone(),
+            role_name: a.role_name.clone(),
+            policy_name: None,
+        },
+    );
+    let input = values::Input {
+        region: region.clone(),
+        role_arn: account.role(&a.role_path, &spec.role_name),
+        service_account: spec.service_account.clone(),
+        workspace: a.workspace.clone(),
+    };
+    let doc = values::document(&input);
+    let text = match g.output {
+        Format::Json => values::to_json(&doc)?,
+        _ => values::to_yaml(&doc)?,
+    };
+    write_stdout(&text)?;
+    for note in values::notes(&input, &namespace) {
+        eprintln!("note: {note}");
+    }
+    Ok(exit::OK)
+}
+
+fn target_args(g: &GlobalArgs) -> target::TargetArgs {
+    target::TargetArgs {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        namespace: g.namespace.clone(),
+        cluster: g.cluster.clone(),
+        region: g.region.clone(),
+    }
 }
 
 /// The setup command that fixes what `status` found, with the same target flags.

@@ -1011,4 +1011,43 @@ async fn missing_credentials_and_a_malformed_kubeconfig_are_one_clear_line() {
         env.aws_calls().is_empty(),
         "no AWS call before the target is known"
     );
+// ---------------------------------------------------------------------------
+// Helm values and the operator policy (issue 7)
+
+#[tokio::test]
+async fn values_name_the_role_setup_made_in_the_contexts_region() {
+    let env = Env::start().await;
+    let setup = env.run(&["setup", "ingest", "-o", "json"]).await;
+    assert_eq!(setup.code, 0, "{setup:?}");
+    let made = setup.json()["kinds"]["ingest"]["role_arn"].clone();
+
+    // The account from STS, the region and namespace from the context.
+    env.reset_calls();
+    let out = env.run(&["values", "--workspace", "ws-1234abcd"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: Value = serde_saphyr::from_str(&out.stdout).expect("YAML");
+    assert_eq!(
+        v["serviceAccounts"]["server"]["annotations"][ROLE_ARN],
+        made
+    );
+    assert_eq!(v["serviceAccounts"]["server"]["name"], INGEST_SA);
+    assert_eq!(
+        v["server"]["remoteWrite"][0]["url"],
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1234abcd/api/v1/remote_write"
+    );
+    assert_eq!(
+        v["server"]["remoteWrite"][0]["sigv4"]["region"],
+        "us-east-1"
+    );
+    assert!(out.stderr.contains("-n prometheus"), "{out:?}");
+    assert_eq!(env.aws_calls(), ["GetCallerIdentity"]);
+
+    // --account skips STS; permissions never calls AWS.
+    env.reset_calls();
+    let out = env.run(&["values", "--account", ACCOUNT]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("<WORKSPACE_ID>"), "{out:?}");
+    let out = env.run(&["permissions", "--teardown"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.aws_calls(), Vec::<String>::new());
 }

@@ -1,0 +1,458 @@
+//! The least-privilege IAM policy the operator running this tool needs, and
+//! the Kubernetes RBAC rules. Pure: built from the KINDs and names alone, no
+//! AWS call (what is unknown becomes `*`).
+//!
+//! Every action here is one that [`crate::aws::sdk`] labels an SDK call with;
+//! `tests/permissions.rs` reads that file and checks nothing is missing.
+
+use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, Kind, NameOverrides, Options};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// What the policy is for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// As on the command line; empty means ingest and query.
+    pub kinds: Vec<Kind>,
+    pub names: NameOverrides,
+    pub role_path: String,
+    /// Also what `teardown` needs.
+    pub teardown: bool,
+    /// None: `*`.
+    pub account: Option<String>,
+    pub partition: String,
+    /// None: `*` (scopes the EKS cluster and OIDC provider ARNs).
+    pub region: Option<String>,
+    /// None: `*`.
+    pub cluster: Option<String>,
+}
+
+/// One statement: its actions on its resources.
+struct Grant {
+    sid: &'static str,
+    actions: BTreeSet<&'static str>,
+    resources: BTreeSet<String>,
+    condition: Option<Value>,
+}
+
+impl Grant {
+    fn new(sid: &'static str) -> Grant {
+        Grant {
+            sid,
+            actions: BTreeSet::new(),
+            resources: BTreeSet::new(),
+            condition: None,
+        }
+    }
+
+    fn allow(&mut self, actions: &[&'static str]) {
+        self.actions.extend(actions);
+    }
+
+    fn statement(self) -> Option<Value> {
+        if self.actions.is_empty() {
+            return None;
+        }
+        let mut st = Map::new();
+        st.insert("Sid".into(), json!(self.sid));
+        st.insert("Effect".into(), json!("Allow"));
+        st.insert("Action".into(), json!(self.actions));
+        st.insert("Resource".into(), one_or_list(&self.resources));
+        if let Some(c) = self.condition {
+            st.insert("Condition".into(), c);
+        }
+        Some(Value::Object(st))
+    }
+}
+
+fn one_or_list(set: &BTreeSet<String>) -> Value {
+    match set.iter().next() {
+        Some(one) if set.len() == 1 => json!(one),
+        _ => json!(set),
+    }
+}
+
+/// The IAM policy document for `req`: one statement per kind of resource,
+/// each scoped to the ARNs setup (and teardown) touch. Only the calls IAM
+/// cannot scope (lists and STS) have `Resource: "*"`.
+pub fn policy(req: &Request) -> Value {
+    let desired = Desired::new(
+        &req.kinds,
+        &req.names,
+        (false, false),
+        ("", "", ""),
+        None,
+        Options::default(),
+    );
+    let p = req.partition.as_str();
+    let account = req.account.as_deref().unwrap_or("*");
+    let region = req.region.as_deref().unwrap_or("*");
+    let cluster = req.cluster.as_deref().unwrap_or("*");
+    let iam = |resource: &str| format!("arn:{p}:iam::{account}:{resource}");
+    let path = req.role_path.as_str();
+    let irsa = !desired.irsa.is_empty();
+    let fargate = desired.fargate.is_some();
+
+    let mut discover = Grant::new("Discover");
+    discover.resources.insert("*".into());
+    discover.allow(&["sts:GetCallerIdentity"]);
+    if irsa {
+        // Found by name in the first round, before the account id is known.
+        discover.allow(&["iam:ListOpenIDConnectProviders", "iam:ListPolicies"]);
+    }
+    if req.teardown {
+        // --include-oidc-provider: does any role still trust the provider?
+        discover.allow(&["iam:ListRoles"]);
+    }
+
+    let mut eks = Grant::new("EksCluster");
+    eks.resources
+        .insert(format!("arn:{p}:eks:{region}:{account}:cluster/{cluster}"));
+    eks.allow(&["eks:DescribeCluster"]);
+    let mut nodegroups = Grant::new("EksNodegroups");
+    if fargate {
+        // The Fargate role must not be a node group's role.
+        eks.allow(&["eks:ListNodegroups"]);
+        nodegroups.resources.insert(format!(
+            "arn:{p}:eks:{region}:{account}:nodegroup/{cluster}/*/*"
+        ));
+        nodegroups.allow(&["eks:DescribeNodegroup"]);
+    }
+
+    let mut provider = Grant::new("OidcProvider");
+    if irsa {
+        // The issuer's host path: oidc.eks.<region>.amazonaws.com[.cn]/id/<ID>.
+        provider
+            .resources
+            .insert(iam(&format!("oidc-provider/oidc.eks.{region}.*")));
+        provider.allow(&[
+            "iam:GetOpenIDConnectProvider",
+            "iam:CreateOpenIDConnectProvider",
+            "iam:AddClientIDToOpenIDConnectProvider",
+            "iam:TagOpenIDConnectProvider",
+        ]);
+        if req.teardown {
+            provider.allow(&["iam:DeleteOpenIDConnectProvider"]);
+        }
+    }
+
+    let mut roles = Grant::new("Roles");
+    let mut attach = Grant::new("RolePolicyAttachments");
+    let mut policies = Grant::new("Policies");
+    let mut attachable = BTreeSet::new();
+    for spec in &desired.irsa {
+        roles
+            .resources
+            .insert(iam(&format!("role{path}{}", spec.role_name)));
+        let arn = iam(&format!("policy{path}{}", spec.policy_name));
+        policies.resources.insert(arn.clone());
+        attachable.insert(arn);
+    }
+    if let Some(f) = &desired.fargate {
+        roles
+            .resources
+            .insert(iam(&format!("role{path}{}", f.role_name)));
+        attachable.insert(format!("arn:{p}:iam::aws:policy/{FARGATE_MANAGED_POLICY}"));
+    }
+    roles.allow(&[
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:CreateRole",
+        "iam:TagRole",
+        "iam:UpdateAssumeRolePolicy",
+    ]);
+    attach.resources = roles.resources.clone();
+    attach.allow(&["iam:AttachRolePolicy"]);
+    if req.teardown {
+        roles.allow(&["iam:DeleteRole"]);
+        attach.allow(&["iam:DetachRolePolicy"]);
+    }
+    // Only the policies the recipe attaches, to only these roles.
+    attach.condition = Some(json!({ "ArnLike": { "iam:PolicyARN": one_or_list(&attachable) } }));
+    if irsa {
+        policies.allow(&[
+            "iam:GetPolicyVersion",
+            "iam:ListPolicyVersions",
+            "iam:CreatePolicy",
+            "iam:TagPolicy",
+            "iam:CreatePolicyVersion",
+            // IAM keeps five versions: the oldest goes before a new one.
+            "iam:DeletePolicyVersion",
+        ]);
+        if req.teardown {
+            policies.allow(&["iam:ListPolicyTags", "iam:DeletePolicy"]);
+        }
+    }
+
+    let statements: Vec<Value> = [discover, eks, nodegroups, provider, roles, attach, policies]
+        .into_iter()
+        .filter_map(Grant::statement)
+        .collect();
+    json!({ "Version": crate::policy::VERSION, "Statement": statements })
+}
+
+/// Every action in a policy document, sorted.
+pub fn actions(doc: &Value) -> BTreeSet<String> {
+    crate::policy::statements(doc)
+        .into_iter()
+        .filter_map(|st| st.get("Action"))
+        .flat_map(|a| match a {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// One Kubernetes RBAC rule (core API group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbacRule {
+    pub resource: &'static str,
+    pub verbs: Vec<&'static str>,
+    /// Namespaces are cluster-scoped.
+    pub cluster_scoped: bool,
+}
+
+/// What the tool does in the cluster: nothing for Fargate alone.
+pub fn rbac_rules(kinds: &[Kind], teardown: bool) -> Vec<RbacRule> {
+    if !crate::recipe::effective_kinds(kinds)
+        .iter()
+        .any(|k| k.is_irsa())
+    {
+        return Vec::new();
+    }
+    let mut sa_verbs = vec!["get", "patch"];
+    if teardown {
+        sa_verbs.push("delete");
+    }
+    vec![
+        RbacRule {
+            resource: "namespaces",
+            verbs: vec!["get", "create"],
+            cluster_scoped: true,
+        },
+        RbacRule {
+            resource: "serviceaccounts",
+            verbs: sa_verbs,
+            cluster_scoped: false,
+        },
+    ]
+}
+
+/// The RBAC rules as a note for people (stderr).
+pub fn rbac_note(rules: &[RbacRule], namespace: Option<&str>) -> String {
+    if rules.is_empty() {
+        return "note: Fargate alone needs no Kubernetes permissions.\n".into();
+    }
+    let mut out = String::from(
+        "note: stdout is the IAM policy. In the cluster the tool also needs (RBAC, core API group):\n",
+    );
+    for r in rules {
+        let scope = match (r.cluster_scoped, namespace) {
+            (true, _) => "cluster-wide (ClusterRole)".to_string(),
+            (false, Some(ns)) => format!("in namespace {ns} (Role)"),
+            (false, None) => "in the ServiceAccounts' namespace (Role)".to_string(),
+        };
+        out.push_str(&format!(
+            "  {}: {} {scope}\n",
+            r.resource,
+            r.verbs.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(kinds: &[Kind], teardown: bool) -> Request {
+        Request {
+            kinds: kinds.to_vec(),
+            names: NameOverrides::default(),
+            role_path: "/".into(),
+            teardown,
+            account: None,
+            partition: "aws".into(),
+            region: None,
+            cluster: None,
+        }
+    }
+
+    fn statement<'a>(doc: &'a Value, sid: &str) -> Option<&'a Value> {
+        crate::policy::statements(doc)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+            _ => panic!("not a string or list: {v}"),
+        }
+    }
+
+    #[test]
+    fn default_kinds_scope_roles_and_policies_to_the_guides_names() {
+        let doc = policy(&request(&[], false));
+        assert_eq!(doc["Version"], "2012-10-17");
+        let roles = statement(&doc, "Roles").unwrap();
+        assert_eq!(
+            strings(&roles["Resource"]),
+            [
+                "arn:aws:iam::*:role/amp-iamproxy-ingest-role",
+                "arn:aws:iam::*:role/amp-iamproxy-query-role"
+            ]
+        );
+        let policies = statement(&doc, "Policies").unwrap();
+        assert_eq!(
+            strings(&policies["Resource"]),
+            [
+                "arn:aws:iam::*:policy/AMPIngestPolicy",
+                "arn:aws:iam::*:policy/AMPQueryPolicy"
+            ]
+        );
+        assert_eq!(
+            statement(&doc, "OidcProvider").unwrap()["Resource"],
+            "arn:aws:iam::*:oidc-provider/oidc.eks.*.*"
+        );
+        assert!(statement(&doc, "EksNodegroups").is_none());
+    }
+
+    #[test]
+    fn only_unscopable_calls_have_resource_star() {
+        let doc = policy(&request(&[Kind::Ingest, Kind::Query, Kind::Fargate], true));
+        for st in crate::policy::statements(&doc) {
+            let star = strings(&st["Resource"]).contains(&"*".to_string());
+            assert_eq!(star, st["Sid"] == "Discover", "{st}");
+        }
+        assert_eq!(
+            strings(&statement(&doc, "Discover").unwrap()["Action"]),
+            [
+                "iam:ListOpenIDConnectProviders",
+                "iam:ListPolicies",
+                "iam:ListRoles",
+                "sts:GetCallerIdentity"
+            ]
+        );
+    }
+
+    #[test]
+    fn account_partition_region_cluster_path_and_names_narrow_the_arns() {
+        let mut req = request(&[Kind::Ingest], false);
+        req.account = Some("111122223333".into());
+        req.partition = "aws-cn".into();
+        req.region = Some("cn-north-1".into());
+        req.cluster = Some("demo".into());
+        req.role_path = "/amp/".into();
+        req.names.role_name = Some("writer".into());
+        req.names.policy_name = Some("Write".into());
+        let doc = policy(&req);
+        assert_eq!(
+            statement(&doc, "Roles").unwrap()["Resource"],
+            "arn:aws-cn:iam::111122223333:role/amp/writer"
+        );
+        assert_eq!(
+            statement(&doc, "Policies").unwrap()["Resource"],
+            "arn:aws-cn:iam::111122223333:policy/amp/Write"
+        );
+        assert_eq!(
+            statement(&doc, "EksCluster").unwrap()["Resource"],
+            "arn:aws-cn:eks:cn-north-1:111122223333:cluster/demo"
+        );
+        assert_eq!(
+            statement(&doc, "OidcProvider").unwrap()["Resource"],
+            "arn:aws-cn:iam::111122223333:oidc-provider/oidc.eks.cn-north-1.*"
+        );
+    }
+
+    #[test]
+    fn fargate_alone_needs_no_oidc_or_policies_but_its_nodegroups() {
+        let doc = policy(&request(&[Kind::Fargate], false));
+        assert!(statement(&doc, "OidcProvider").is_none());
+        assert!(statement(&doc, "Policies").is_none());
+        assert_eq!(
+            statement(&doc, "Roles").unwrap()["Resource"],
+            "arn:aws:iam::*:role/AmazonEKSFargatePodExecutionRole"
+        );
+        assert_eq!(
+            statement(&doc, "EksNodegroups").unwrap()["Resource"],
+            "arn:aws:eks:*:*:nodegroup/*/*/*"
+        );
+        assert_eq!(
+            statement(&doc, "RolePolicyAttachments").unwrap()["Condition"],
+            json!({"ArnLike": {"iam:PolicyARN": "arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy"}})
+        );
+        let all = actions(&doc);
+        assert!(!all.contains("iam:ListPolicies"), "{all:?}");
+        assert!(all.contains("eks:ListNodegroups"), "{all:?}");
+    }
+
+    #[test]
+    fn attachments_are_limited_to_the_recipes_policies() {
+        let doc = policy(&request(&[Kind::Ingest, Kind::Fargate], false));
+        let st = statement(&doc, "RolePolicyAttachments").unwrap();
+        assert_eq!(strings(&st["Action"]), ["iam:AttachRolePolicy"]);
+        assert_eq!(
+            strings(&st["Condition"]["ArnLike"]["iam:PolicyARN"]),
+            [
+                "arn:aws:iam::*:policy/AMPIngestPolicy",
+                "arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy"
+            ]
+        );
+    }
+
+    #[test]
+    fn teardown_adds_only_deletes_and_their_reads() {
+        let kinds = [Kind::Ingest, Kind::Query, Kind::Fargate];
+        let setup = actions(&policy(&request(&kinds, false)));
+        let teardown = actions(&policy(&request(&kinds, true)));
+        assert!(setup.is_subset(&teardown));
+        let added: Vec<&String> = teardown.difference(&setup).collect();
+        assert_eq!(
+            added,
+            [
+                "iam:DeleteOpenIDConnectProvider",
+                "iam:DeletePolicy",
+                "iam:DeleteRole",
+                "iam:DetachRolePolicy",
+                "iam:ListPolicyTags",
+                "iam:ListRoles"
+            ]
+        );
+    }
+
+    #[test]
+    fn creation_tags_need_the_tag_actions() {
+        let all = actions(&policy(&request(&[], false)));
+        for a in [
+            "iam:TagRole",
+            "iam:TagPolicy",
+            "iam:TagOpenIDConnectProvider",
+        ] {
+            assert!(all.contains(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn rbac_follows_the_kinds() {
+        assert!(rbac_rules(&[Kind::Fargate], true).is_empty());
+        let rules = rbac_rules(&[], false);
+        assert_eq!(rules[1].verbs, ["get", "patch"]);
+        let rules = rbac_rules(&[Kind::Query], true);
+        assert_eq!(rules[1].verbs, ["get", "patch", "delete"]);
+        let note = rbac_note(&rules, Some("prometheus"));
+        assert!(
+            note.contains("namespaces: get, create cluster-wide"),
+            "{note}"
+        );
+        assert!(
+            note.contains("serviceaccounts: get, patch, delete in namespace prometheus"),
+            "{note}"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `kubectl amp-iam permissions` covers every AWS call the tool can make.
+//!
+//! The actions are not listed here: they are read from src/aws/sdk.rs, where
+//! every SDK call is labelled with its IAM action as a string literal, so a
+//! new call without a matching grant fails this test.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+const SDK: &str = include_str!("../src/aws/sdk.rs");
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-amp_iam");
+/// Needed because creation passes tags, not called on their own.
+const TAG_ACTIONS: [&str; 3] = [
+    "iam:TagRole",
+    "iam:TagPolicy",
+    "iam:TagOpenIDConnectProvider",
+];
+
+/// Every `"iam:X"`, `"eks:X"` or `"sts:X"` string literal in `source`.
+fn labelled_actions(source: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = source;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('"') else { break };
+        let literal = &after[..end];
+        if let Some((service, action)) = literal.split_once(':') {
+            if ["iam", "eks", "sts"].contains(&service)
+                && !action.is_empty()
+                && action.bytes().all(|b| b.is_ascii_alphabetic())
+            {
+                found.insert(literal.to_string());
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    found
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn permissions(args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .arg("permissions")
+        .args(args)
+        .env_clear()
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        // Any AWS call would fail: nothing listens there.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_REGION", "us-east-1")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .expect("run the binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn policy(args: &[&str]) -> Value {
+    let run = permissions(args);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not pure JSON ({e}):\n{}", run.stdout))
+}
+
+fn actions(doc: &Value) -> BTreeSet<String> {
+    doc["Statement"]
+        .as_array()
+        .expect("Statement is a list")
+        .iter()
+        .flat_map(|st| match &st["Action"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+            other => panic!("Action: {other}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_scanner_finds_the_labelled_calls() {
+    let found = labelled_actions(SDK);
+    for a in [
+        "sts:GetCallerIdentity",
+        "eks:DescribeCluster",
+        "iam:CreateRole",
+    ] {
+        assert!(found.contains(a), "{a} not found in {found:?}");
+    }
+    assert!(found.len() >= 20, "only {found:?}");
+    assert_eq!(
+        labelled_actions(r#"x("iam:GetRole", "iam:", "s3:GetObject", "eks:List-x") "sts:A""#),
+        BTreeSet::from(["iam:GetRole".to_string(), "sts:A".to_string()])
+    );
+}
+
+#[test]
+fn teardown_policies_of_all_kinds_cover_every_call_in_the_sdk_edge() {
+    let mut printed = BTreeSet::new();
+    for kind in ["ingest", "query", "fargate"] {
+        printed.extend(actions(&policy(&[kind, "--teardown"])));
+    }
+    let needed: BTreeSet<String> = labelled_actions(SDK)
+        .into_iter()
+        .chain(TAG_ACTIONS.iter().map(|s| s.to_string()))
+        .collect();
+    let missing: Vec<&String> = needed.difference(&printed).collect();
+    assert!(missing.is_empty(), "not granted: {missing:?}");
+    // And nothing more: least privilege.
+    let extra: Vec<&String> = printed.difference(&needed).collect();
+    assert!(extra.is_empty(), "granted but never called: {extra:?}");
+    // All KINDs at once is the same set.
+    assert_eq!(
+        actions(&policy(&["ingest", "query", "fargate", "--teardown"])),
+        printed
+    );
+}
+
+#[test]
+fn setup_needs_no_delete() {
+    let setup = actions(&policy(&[]));
+    assert!(
+        setup
+            .iter()
+            .all(|a| !a.contains(":Delete") || a == "iam:DeletePolicyVersion"),
+        "{setup:?}"
+    );
+    assert!(setup.contains("iam:CreateRole") && setup.contains("iam:TagRole"));
+}
+
+#[test]
+fn stdout_is_the_policy_and_stderr_the_rbac_note() {
+    let run = permissions(&["ingest", "--account", "111122223333", "-n", "prometheus"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("pure JSON");
+    assert_eq!(doc["Version"], "2012-10-17");
+    assert!(
+        run.stdout
+            .contains("arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role")
+    );
+    assert!(
+        run.stderr
+            .contains("serviceaccounts: get, patch in namespace prometheus"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("namespaces: get, create"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_account_or_partition_is_a_usage_error() {
+    for args in [
+        &["--account", "1234"][..],
+        &["--partition", "azure"][..],
+        &["--role-name", "r"][..],
+        &["--region", "mars-1"][..],
+    ] {
+        let run = permissions(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}");
+    }
+}
