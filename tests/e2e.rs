@@ -1011,6 +1011,8 @@ async fn missing_credentials_and_a_malformed_kubeconfig_are_one_clear_line() {
         env.aws_calls().is_empty(),
         "no AWS call before the target is known"
     );
+}
+
 // ---------------------------------------------------------------------------
 // Helm values and the operator policy (issue 7)
 
