@@ -1,5 +1,6 @@
 //! ARNs, built for the caller's partition (`aws`, `aws-cn`, `aws-us-gov`, …).
 
+use crate::aws::Caller;
 use serde::Serialize;
 
 /// Account-scoped ARN builder. The partition comes from the caller's ARN, never
@@ -25,6 +26,14 @@ fn with_path(path: &str, name: &str) -> String {
 }
 
 impl Account {
+    /// The caller's account, in the partition its ARN names (`aws` if unreadable).
+    pub fn of_caller(caller: &Caller) -> Account {
+        Account {
+            id: caller.account.clone(),
+            partition: partition_of(&caller.arn).unwrap_or("aws").to_string(),
+        }
+    }
+
     pub fn iam(&self, resource: &str) -> String {
         format!("arn:{}:iam::{}:{resource}", self.partition, self.id)
     }

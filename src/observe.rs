@@ -203,11 +203,7 @@ pub async fn observe<A: Aws, C: Cluster>(
         status: eks.status.clone(),
     })?;
     let issuer_host = arn::issuer_host_path(&issuer).to_string();
-    let partition = arn::partition_of(&caller.arn).unwrap_or("aws").to_string();
-    let account = Account {
-        id: caller.account.clone(),
-        partition,
-    };
+    let account = Account::of_caller(&caller);
 
     // Round two: the provider for this issuer, and what each existing policy says.
     let provider_suffix = format!(":oidc-provider/{issuer_host}");

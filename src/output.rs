@@ -34,6 +34,20 @@ struct Document<'a> {
     fix: Option<&'a str>,
 }
 
+/// Pretty JSON, newline-terminated.
+pub fn to_json<T: Serialize>(doc: &T) -> Result<String> {
+    serde_json::to_string_pretty(doc)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Output(e.to_string()))
+}
+
+/// YAML with each string on one line (no folded `>-` blocks), so values can be
+/// found with grep and edited in place.
+pub fn to_yaml<T: Serialize>(doc: &T) -> Result<String> {
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(doc, options).map_err(|e| Error::Output(e.to_string()))
+}
+
 pub fn render(plan: &Plan, format: Format, extras: &Extras) -> Result<String> {
     let doc = Document {
         plan,
@@ -42,10 +56,8 @@ pub fn render(plan: &Plan, format: Format, extras: &Extras) -> Result<String> {
         fix: extras.fix.as_deref(),
     };
     match format {
-        Format::Json => serde_json::to_string_pretty(&doc)
-            .map(|s| s + "\n")
-            .map_err(|e| Error::Output(e.to_string())),
-        Format::Yaml => serde_saphyr::to_string(&doc).map_err(|e| Error::Output(e.to_string())),
+        Format::Json => to_json(&doc),
+        Format::Yaml => to_yaml(&doc),
         Format::Text => Ok(text(plan, extras)),
     }
 }

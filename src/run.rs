@@ -1,7 +1,7 @@
 //! One run of the tool: flags → target → observe → plan → (apply) → output.
 
 use crate::apply::{self, ApplyOptions};
-use crate::arn::{self, Account};
+use crate::arn::Account;
 use crate::aws::Aws;
 use crate::aws::sdk::SdkAws;
 use crate::cli::{Cli, Command, GlobalArgs, PermissionsArgs, Selection, ValuesArgs};
@@ -14,6 +14,7 @@ use crate::progress::with_progress;
 use crate::recipe::{Desired, IrsaSpec, Kind, NameOverrides, Options, effective_kinds};
 use crate::traced::Traced;
 use crate::{completion, names, permissions, target, values};
+use aws_config::SdkConfig;
 use std::io::{IsTerminal, Write};
 
 /// Runs the parsed command line; returns the process exit code. Errors are
@@ -125,17 +126,7 @@ async fn converge(
     // Target first: a run that cannot tell its cluster fails before any AWS call.
     let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
     let target = target::infer(kubeconfig.as_ref(), &target_args(g))?;
-    let config = SdkAws::load_config(g.profile.as_deref(), target.region.as_deref()).await;
-    let region = match config.region() {
-        Some(r) => r.to_string(),
-        None => {
-            return Err(Error::TargetUnknown {
-                what: "region",
-                from: format!("{} or the AWS configuration", target.source),
-                flag: "region",
-            });
-        }
-    };
+    let (config, region) = aws_config(g, target.region.as_deref(), &target.source).await?;
     let aws = Traced(SdkAws::new(&config));
 
     let desired = Desired::new(
@@ -245,10 +236,8 @@ fn write_stdout(text: &str) -> Result<()> {
 /// JSON, or YAML with `-o yaml`.
 fn render_document(doc: &serde_json::Value, format: Format) -> Result<String> {
     match format {
-        Format::Yaml => serde_saphyr::to_string(doc).map_err(|e| Error::Output(e.to_string())),
-        _ => serde_json::to_string_pretty(doc)
-            .map(|s| s + "\n")
-            .map_err(|e| Error::Output(e.to_string())),
+        Format::Yaml => output::to_yaml(doc),
+        _ => output::to_json(doc),
     }
 }
 
@@ -332,42 +321,13 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let load = || SdkAws::load_config(g.profile.as_deref(), region.as_deref());
-    let config = match (&region, &a.account) {
-        (Some(_), Some(_)) => None,
-        _ => Some(load().await),
-    };
-    let region = match region.clone().or_else(|| {
-        config
-            .as_ref()
-            .and_then(|c| c.region())
-            .map(|r| r.to_string())
-    }) {
-        Some(r) => r,
-        None => {
-            return Err(Error::TargetUnknown {
-                what: "region",
-                from: "the kubeconfig context or the AWS configuration".into(),
-                flag: "region",
-            });
-        }
-    };
+    let (config, region) = aws_config(g, region.as_deref(), "the kubeconfig context").await?;
     let account = match &a.account {
         Some(id) => Account {
             id: id.clone(),
             partition: a.partition.clone().unwrap_or_else(|| "aws".into()),
         },
-        None => {
-            let config = match config {
-                Some(c) => c,
-                None => load().await,
-            };
-            let caller = SdkAws::new(&config).caller().await?;
-            Account {
-                partition: arn::partition_of(&caller.arn).unwrap_or("aws").to_string(),
-                id: caller.account,
-            }
-        }
+        None => Account::of_caller(&SdkAws::new(&config).caller().await?),
     };
     let spec = IrsaSpec::new(
         Kind::Ingest,
@@ -385,14 +345,33 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
     };
     let doc = values::document(&input);
     let text = match g.output {
-        Format::Json => values::to_json(&doc)?,
-        _ => values::to_yaml(&doc)?,
+        Format::Json => output::to_json(&doc)?,
+        _ => output::to_yaml(&doc)?,
     };
     write_stdout(&text)?;
     for note in values::notes(&input, &namespace) {
         eprintln!("note: {note}");
     }
     Ok(exit::OK)
+}
+
+/// The AWS configuration (`--profile`, the standard chain) and the region:
+/// `region` (flag or kubeconfig context), else the configuration's; an error
+/// naming `--region` when there is none.
+async fn aws_config(
+    g: &GlobalArgs,
+    region: Option<&str>,
+    from: &str,
+) -> Result<(SdkConfig, String)> {
+    let config = SdkAws::load_config(g.profile.as_deref(), region).await;
+    match config.region().map(|r| r.to_string()) {
+        Some(region) => Ok((config, region)),
+        None => Err(Error::TargetUnknown {
+            what: "region",
+            from: format!("{from} or the AWS configuration"),
+            flag: "region",
+        }),
+    }
 }
 
 fn target_args(g: &GlobalArgs) -> target::TargetArgs {

@@ -2,7 +2,6 @@
 //! runs as the ingest ServiceAccount (so as the ingest IRSA role) and remote
 //! writes to the AMP workspace with SigV4, as the AWS guide configures it.
 
-use crate::error::{Error, Result};
 use crate::recipe::ROLE_ARN_ANNOTATION;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -111,20 +110,6 @@ pub fn document(input: &Input) -> Values {
     }
 }
 
-/// The values as JSON (Helm takes JSON too).
-pub fn to_json(doc: &Values) -> Result<String> {
-    serde_json::to_string_pretty(doc)
-        .map(|s| s + "\n")
-        .map_err(|e| Error::Output(e.to_string()))
-}
-
-/// The values as YAML, each string on one line (no folded `>-` blocks, so
-/// the URL can be found with grep and edited in place).
-pub fn to_yaml(doc: &Values) -> Result<String> {
-    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(doc, options).map_err(|e| Error::Output(e.to_string()))
-}
-
 /// Next steps for people (stderr).
 pub fn notes(input: &Input, namespace: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -156,7 +141,7 @@ mod tests {
     }
 
     fn parsed(input: &Input) -> Value {
-        let yaml = to_yaml(&document(input)).unwrap();
+        let yaml = crate::output::to_yaml(&document(input)).unwrap();
         serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}:\n{yaml}"))
     }
 
@@ -185,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_url_stays_on_one_line() {
-        let yaml = to_yaml(&document(&input(None))).unwrap();
+        let yaml = crate::output::to_yaml(&document(&input(None))).unwrap();
         assert!(
             yaml.lines().any(|l| l
                 .trim_start_matches([' ', '-'])
@@ -197,7 +182,7 @@ mod tests {
 
     #[test]
     fn keys_come_in_reading_order() {
-        let yaml = to_yaml(&document(&input(Some("ws-1")))).unwrap();
+        let yaml = crate::output::to_yaml(&document(&input(Some("ws-1")))).unwrap();
         let at = |key: &str| yaml.find(key).unwrap_or_else(|| panic!("{key}:\n{yaml}"));
         assert!(
             at("serviceAccounts:") < at("server:\n  remoteWrite"),
@@ -208,7 +193,8 @@ mod tests {
             "{yaml}"
         );
         let json: Value =
-            serde_json::from_str(&to_json(&document(&input(Some("ws-1")))).unwrap()).unwrap();
+            serde_json::from_str(&crate::output::to_json(&document(&input(Some("ws-1")))).unwrap())
+                .unwrap();
         let parsed: Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(json, parsed);
     }
