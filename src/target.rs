@@ -1305,7 +1305,26 @@ users:
                     "contexts:\n- name: {name:?}\n  context: {{cluster: {name:?}, user: u}}\ncurrent-context: {name:?}\nusers:\n- name: u\n  user:\n    exec: {{command: aws, args: {args}}}\n"
                 );
                 let k = kc(&yaml);
-                let _ = infer(Some(&k), &TargetArgs::default());
+                match infer(Some(&k), &TargetArgs::default()) {
+                    // Anything derived is usable: a name, and a region only if it looks like one.
+                    Ok(t) => {
+                        assert!(!t.cluster.trim().is_empty(), "{name:?} {args}: {t:?}");
+                        assert!(
+                            t.region.as_deref().is_none_or(crate::names::region),
+                            "{name:?} {args}: {t:?}"
+                        );
+                    }
+                    Err(e) => assert!(
+                        matches!(
+                            e,
+                            Error::TargetUnknown { .. }
+                                | Error::UnknownContext { .. }
+                                | Error::InvalidName { .. }
+                                | Error::Usage(_)
+                        ),
+                        "{name:?} {args}: {e}"
+                    ),
+                }
             }
         }
     }
