@@ -4,7 +4,7 @@
 //! that depends on it; the others finish.
 
 use crate::aws::{Aws, AwsError, AwsErrorKind};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, KubeError, KubeErrorKind, Removal};
 use crate::error::{Error, Result};
 use crate::plan::{Op, Plan, Status, TrustGrant};
 use crate::policy;
@@ -193,18 +193,27 @@ async fn execute<A: Aws, C: Cluster>(
         Op::UpdatePolicy {
             arn,
             document,
-            delete_version,
+            delete_first,
+            delete_after,
         } => {
-            if let Some(v) = delete_version {
+            if let Some(v) = delete_first {
                 gone_ok(aws.delete_policy_version(arn, v).await)?;
             }
             match aws.create_policy_version(arn, document).await {
                 // Another run added a version meanwhile: look again.
                 Err(e) if e.kind == AwsErrorKind::LimitExceeded => {
-                    ensure_policy_document(aws, arn, document).await
+                    ensure_policy_document(aws, arn, document).await?
                 }
-                other => Ok(other?),
+                other => other?,
             }
+            // The new default is in place: the versions that grant more go.
+            futures::future::try_join_all(
+                delete_after
+                    .iter()
+                    .map(|v| async move { gone_ok(aws.delete_policy_version(arn, v).await) }),
+            )
+            .await?;
+            Ok(())
         }
         Op::DeletePolicy { arn, versions } => {
             for v in versions {
@@ -267,9 +276,56 @@ async fn execute<A: Aws, C: Cluster>(
             name,
             annotations,
             labels,
-        } => Ok(need(cluster)?
-            .apply_service_account(namespace, name, annotations, labels)
-            .await?),
+        } => {
+            let answered = need(cluster)?
+                .apply_service_account(namespace, name, annotations, labels)
+                .await?;
+            // Done only when the answered object carries what was applied.
+            let missing: Vec<&str> = annotations
+                .iter()
+                .filter(|(k, v)| answered.annotations.get(*k) != Some(v))
+                .chain(
+                    labels
+                        .iter()
+                        .filter(|(k, v)| answered.labels.get(*k) != Some(v)),
+                )
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(KubeError::new(
+                    "patch",
+                    format!("serviceaccounts {namespace}/{name}"),
+                    KubeErrorKind::Other,
+                    format!(
+                        "the apply was accepted, but the answered object does not carry {}: run again, and check for an admission webhook rewriting ServiceAccounts",
+                        missing.join(", ")
+                    ),
+                )
+                .into())
+            }
+        }
+        Op::RemoveAnnotation {
+            namespace,
+            name,
+            key,
+            expected,
+        } => match need(cluster)?
+            .remove_annotation(namespace, name, key, expected)
+            .await?
+        {
+            Removal::Removed | Removal::Gone => Ok(()),
+            Removal::Changed => Err(KubeError::new(
+                "patch",
+                format!("serviceaccounts {namespace}/{name}"),
+                KubeErrorKind::Conflict,
+                format!(
+                    "annotation {key} no longer points at {expected} (someone changed it since it was read), so it was left alone: run again to see what it holds now"
+                ),
+            )
+            .into()),
+        },
         Op::DeleteServiceAccount { namespace, name } => Ok(need(cluster)?
             .delete_service_account(namespace, name)
             .await?),

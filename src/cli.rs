@@ -214,15 +214,15 @@ pub struct CompletionArgs {
     pub shell: crate::completion::Shell,
 }
 
+/// Splits `KEY=VALUE` at the first `=` (the value may be empty, `k=`, or hold
+/// more `=`). Only the shape: IAM's tag rules are `names::tags`'s, so every
+/// tag error comes from one place.
 fn parse_tag(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => {
-            Ok((k.to_string(), v.to_string()))
-        }
-        _ => Err(format!(
-            "expected KEY=VALUE (key 1-128 characters, value at most 256), got {s:?}"
-        )),
-    }
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| {
+            format!("expected KEY=VALUE (e.g. team=observability, or team= for an empty value), got {s:?}")
+        })
 }
 
 #[cfg(test)]
@@ -278,9 +278,28 @@ mod tests {
     }
 
     #[test]
-    fn bad_tag_is_rejected() {
-        assert!(parse_tag("novalue").is_err());
-        assert!(parse_tag("=x").is_err());
-        assert_eq!(parse_tag("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+    fn tag_without_equals_is_rejected() {
+        for bad in ["novalue", "", "team:obs"] {
+            let err = parse_tag(bad).unwrap_err();
+            assert!(err.contains("expected KEY=VALUE"), "{err}");
+        }
+        let err = Cli::try_parse_from(["x", "setup", "--tag", "novalue"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn tag_is_split_at_the_first_equals_only() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(parse_tag("a=b=c").unwrap(), pair("a", "b=c"));
+        assert_eq!(parse_tag("k=").unwrap(), pair("k", ""));
+        assert_eq!(
+            parse_tag("équipe=données").unwrap(),
+            pair("équipe", "données")
+        );
+        // The rules (empty key, lengths, characters, aws:) are names::tags's.
+        assert_eq!(parse_tag("=x").unwrap(), pair("", "x"));
+        assert_eq!(parse_tag("aws:x=a#b").unwrap(), pair("aws:x", "a#b"));
+        let long = format!("{}={}", "k".repeat(200), "v".repeat(300));
+        assert!(parse_tag(&long).is_ok());
     }
 }

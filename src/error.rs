@@ -46,14 +46,31 @@ pub enum Error {
     },
 
     #[error(
-        "EKS cluster {cluster:?} was not found in {region}: check --cluster/--region (or the kubeconfig context) and that the AWS credentials are for the cluster's account"
+        "EKS cluster {cluster:?} was not found in {region} of account {account}: check --cluster/--region (or the kubeconfig context) and that the AWS credentials are for the cluster's account"
     )]
-    ClusterNotFound { cluster: String, region: String },
+    ClusterNotFound {
+        cluster: String,
+        region: String,
+        /// The caller's account, where the cluster was looked for.
+        account: String,
+    },
 
     #[error(
         "EKS cluster {cluster:?} has no OIDC issuer yet (status {status}): wait until it is ACTIVE, then run again"
     )]
     NoIssuer { cluster: String, status: String },
+
+    /// The credentials are for another account than the context's cluster (exit 4).
+    #[error(
+        "refusing to act on account {caller_account}: the kubeconfig {context_from} names account {context_account}, but the AWS credentials ({credentials}) are for {caller_arn} in account {caller_account}. Nothing was written. Use credentials for account {context_account} (e.g. --profile or AWS_PROFILE), or choose the context of the cluster you mean"
+    )]
+    WrongAccount {
+        context_account: String,
+        context_from: String,
+        caller_account: String,
+        caller_arn: String,
+        credentials: String,
+    },
 
     #[error("cannot understand the {what} of {resource}: {reason}")]
     BadDocument {
@@ -89,16 +106,77 @@ fn bullet(lines: &[String]) -> String {
 }
 
 impl Error {
+    /// Usage errors exit 2: bad flags or names, and a kubeconfig that cannot
+    /// be used (malformed, a directory, a missing context) or cannot tell the
+    /// target.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_)
             | Error::InvalidName { .. }
+            | Error::Kubeconfig { .. }
             | Error::UnknownContext { .. }
             | Error::TargetUnknown { .. } => exit::USAGE,
-            Error::Refused(_) => exit::REFUSED,
+            Error::Refused(_) | Error::WrongAccount { .. } => exit::REFUSED,
             _ => exit::FAILURE,
         }
     }
+}
+
+impl Error {
+    /// The error's kind for scripts (`error.kind` in a JSON/YAML document).
+    pub fn kind(&self) -> String {
+        match self {
+            Error::Usage(_) => "usage".into(),
+            Error::InvalidName { .. } => "invalid_input".into(),
+            Error::Kubeconfig { .. } => "kubeconfig".into(),
+            Error::UnknownContext { .. } => "unknown_context".into(),
+            Error::TargetUnknown { .. } => "target_unknown".into(),
+            Error::ClusterNotFound { .. } => "cluster_not_found".into(),
+            Error::NoIssuer { .. } => "no_issuer".into(),
+            Error::WrongAccount { .. } => "wrong_account".into(),
+            Error::BadDocument { .. } => "bad_document".into(),
+            Error::Aws(e) => format!("aws_{}", snake(&e.kind)),
+            Error::Kube(e) => format!("kubernetes_{}", snake(&e.kind)),
+            Error::Refused(_) => "refused".into(),
+            Error::ApplyFailed { .. } => "apply_failed".into(),
+            Error::Output(_) => "output".into(),
+        }
+    }
+
+    /// The AWS account the error shows the run was acting in, if it does.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Error::ClusterNotFound { account, .. } => Some(account),
+            Error::WrongAccount { caller_account, .. } => Some(caller_account),
+            _ => None,
+        }
+    }
+
+    /// The resource the error is about, when there is one.
+    pub fn resource(&self) -> Option<String> {
+        match self {
+            Error::InvalidName { what, value, .. } => Some(format!("{what} {value}")),
+            Error::Kubeconfig { path, .. } => Some(path.clone()),
+            Error::UnknownContext { name, .. } => Some(format!("context {name}")),
+            Error::ClusterNotFound {
+                cluster, region, ..
+            } => Some(format!("eks cluster {cluster} in {region}")),
+            Error::NoIssuer { cluster, .. } => Some(format!("eks cluster {cluster}")),
+            Error::WrongAccount { caller_account, .. } => Some(format!("account {caller_account}")),
+            Error::BadDocument { resource, .. } => Some(resource.clone()),
+            Error::Aws(e) => Some(e.resource.clone()),
+            Error::Kube(e) => Some(e.resource.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A serde snake_case enum's name (`AccessDenied` → `access_denied`).
+fn snake<T: serde::Serialize>(kind: &T) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "other".to_string())
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

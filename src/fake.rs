@@ -20,9 +20,9 @@
 use crate::arn::{self, Account};
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
-    OidcProvider, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
 };
-use crate::cluster::{Cluster, KubeError, KubeErrorKind, ServiceAccount};
+use crate::cluster::{Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Removal, ServiceAccount};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -31,7 +31,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub const ACCOUNT: &str = "111122223333";
 /// IAM's quota on versions of one managed policy.
 pub const MAX_POLICY_VERSIONS: usize = 5;
-const TRUST_LIMIT: usize = 2048;
 
 /// A planned failure: the next `times` calls whose log line starts with `prefix`.
 #[derive(Debug, Clone)]
@@ -141,6 +140,8 @@ struct AwsState {
     faults: Vec<Fault<AwsErrorKind>>,
     /// Seconds since the epoch of the next policy version.
     clock: i64,
+    /// GetAccountSummary's AssumeRolePolicySizeQuota; enforced like IAM.
+    trust_quota: usize,
 }
 
 impl AwsState {
@@ -177,13 +178,18 @@ impl AwsState {
         };
         let doc: Value = serde_json::from_str(document)
             .map_err(|e| malformed(format!("This policy contains invalid Json: {e}")))?;
-        if document.len() > TRUST_LIMIT {
+        // IAM counts the characters of the document without whitespace.
+        let size = document.chars().filter(|c| !c.is_whitespace()).count();
+        if size > self.trust_quota {
             return Err(aws_error(
                 action,
                 role,
                 AwsErrorKind::LimitExceeded,
                 "LimitExceeded",
-                format!("Cannot exceed quota for ACLSizePerRole: {TRUST_LIMIT}"),
+                format!(
+                    "Cannot exceed quota for ACLSizePerRole: {}",
+                    self.trust_quota
+                ),
             ));
         }
         for st in crate::policy::statements(&doc) {
@@ -310,6 +316,7 @@ impl FakeAws {
                 calls: Vec::new(),
                 faults: Vec::new(),
                 clock: 1_700_000_000,
+                trust_quota: 2048,
             }),
         }
     }
@@ -329,9 +336,19 @@ impl FakeAws {
                 ),
                 issuer: Some(issuer.into()),
                 status: "ACTIVE".into(),
+                endpoint: Some(format!(
+                    "https://{name}.gr7.{}.eks.amazonaws.com",
+                    issuer_region(issuer)
+                )),
             }
         };
         self.put_cluster(cluster);
+        self
+    }
+
+    /// The account's trust policy quota raised (or lowered) to `quota` characters.
+    pub fn with_trust_quota(self, quota: usize) -> FakeAws {
+        self.state().trust_quota = quota;
         self
     }
 
@@ -642,6 +659,46 @@ impl Aws for FakeAws {
             .ok_or_else(|| no_such_entity(ACTION, arn, "policy"))
     }
 
+    async fn managed_policy(&self, arn: &str) -> Result<Option<PolicySummary>, AwsError> {
+        let s = self.call("iam:GetPolicy", arn)?;
+        if let Some(p) = s.policies.get(arn) {
+            return Ok(Some(PolicySummary {
+                name: p.name.clone(),
+                arn: p.arn.clone(),
+                path: p.path.clone(),
+                default_version: p.default_version().id.clone(),
+                attachment_count: s.attachment_count(&p.arn),
+            }));
+        }
+        // AWS managed policies exist in every account.
+        let aws_managed = format!("arn:{}:iam::aws:policy/", s.account.partition);
+        Ok(arn.strip_prefix(&aws_managed).map(|name| PolicySummary {
+            name: name.rsplit('/').next().unwrap_or(name).to_string(),
+            arn: arn.to_string(),
+            path: "/".into(),
+            default_version: "v1".into(),
+            attachment_count: s.attachment_count(arn),
+        }))
+    }
+
+    async fn policy_entities(&self, arn: &str) -> Result<PolicyEntities, AwsError> {
+        let s = self.call("iam:ListEntitiesForPolicy", arn)?;
+        Ok(PolicyEntities {
+            roles: s
+                .roles
+                .iter()
+                .filter(|(_, r)| r.attached.iter().any(|a| a == arn))
+                .map(|(name, _)| name.clone())
+                .collect(),
+            ..PolicyEntities::default()
+        })
+    }
+
+    async fn trust_policy_quota(&self) -> Result<usize, AwsError> {
+        let s = self.call("iam:GetAccountSummary", "*")?;
+        Ok(s.trust_quota)
+    }
+
     async fn create_oidc_provider(
         &self,
         url: &str,
@@ -891,16 +948,21 @@ impl Aws for FakeAws {
 // ---------------------------------------------------------------------------
 // Kubernetes
 
-/// A ServiceAccount as the fake stores it, with the keys each manager owns.
+/// A ServiceAccount as the fake stores it, with the managers owning each key
+/// (server-side apply's field ownership, as the API server keeps it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FakeServiceAccount {
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
-    /// Annotation keys owned by [`crate::cluster::FIELD_MANAGER`].
-    pub our_annotations: BTreeSet<String>,
-    /// Label keys owned by [`crate::cluster::FIELD_MANAGER`].
-    pub our_labels: BTreeSet<String>,
+    /// Annotation key → field managers owning it.
+    pub annotation_owners: BTreeMap<String, BTreeSet<String>>,
+    /// Label key → field managers owning it.
+    pub label_owners: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// The manager the fake records for ServiceAccounts seeded by
+/// [`FakeCluster::put_service_account`] (kubectl, Helm, eksctl…).
+pub const OTHER_MANAGER: &str = "someone-else";
 
 #[derive(Debug, Default)]
 struct ClusterState {
@@ -918,20 +980,46 @@ pub struct FakeCluster {
     state: Mutex<ClusterState>,
 }
 
-/// Server-side apply of one map: keys `applied` are set and become ours, keys
-/// we owned but no longer list go, keys of other managers stay.
+/// Server-side apply of one map by `manager` (forced): keys applied are set
+/// (taken over from others when the value changes, shared when it does not);
+/// keys it owned but no longer lists are released, and go only when no other
+/// manager owns them.
 fn apply_map(
     map: &mut BTreeMap<String, String>,
-    owned: &mut BTreeSet<String>,
+    owners: &mut BTreeMap<String, BTreeSet<String>>,
     applied: &BTreeMap<String, String>,
+    manager: &str,
 ) {
-    for key in owned.iter() {
-        if !applied.contains_key(key) {
-            map.remove(key);
+    for (k, v) in applied {
+        let same = map.get(k) == Some(v);
+        let entry = owners.entry(k.clone()).or_default();
+        if !same {
+            entry.clear();
+        }
+        entry.insert(manager.to_string());
+        map.insert(k.clone(), v.clone());
+    }
+    owners.retain(|k, managers| {
+        if !applied.contains_key(k) {
+            managers.remove(manager);
+        }
+        let keep = !managers.is_empty();
+        if !keep {
+            map.remove(k);
+        }
+        keep
+    });
+}
+
+impl FakeServiceAccount {
+    /// As the cluster edge reports it.
+    fn observed(&self) -> ServiceAccount {
+        ServiceAccount {
+            annotations: self.annotations.clone(),
+            labels: self.labels.clone(),
+            annotation_managers: self.annotation_owners.clone(),
         }
     }
-    map.extend(applied.iter().map(|(k, v)| (k.clone(), v.clone())));
-    *owned = applied.keys().cloned().collect();
 }
 
 impl FakeCluster {
@@ -960,6 +1048,11 @@ impl FakeCluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
+        let owned = |kv: &[(&str, &str)]| -> BTreeMap<String, BTreeSet<String>> {
+            kv.iter()
+                .map(|(k, _)| (k.to_string(), BTreeSet::from([OTHER_MANAGER.to_string()])))
+                .collect()
+        };
         let mut s = self.state();
         s.namespaces.insert(namespace.into());
         s.accounts.insert(
@@ -967,7 +1060,8 @@ impl FakeCluster {
             FakeServiceAccount {
                 annotations: pairs(annotations),
                 labels: pairs(labels),
-                ..FakeServiceAccount::default()
+                annotation_owners: owned(annotations),
+                label_owners: owned(labels),
             },
         );
     }
@@ -1051,10 +1145,7 @@ impl Cluster for FakeCluster {
         let s = self.call("get", format!("serviceaccounts {namespace}/{name}"))?;
         Ok(s.accounts
             .get(&(namespace.into(), name.into()))
-            .map(|sa| ServiceAccount {
-                annotations: sa.annotations.clone(),
-                labels: sa.labels.clone(),
-            }))
+            .map(FakeServiceAccount::observed))
     }
 
     async fn create_namespace(&self, name: &str) -> Result<(), KubeError> {
@@ -1069,7 +1160,7 @@ impl Cluster for FakeCluster {
         name: &str,
         annotations: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), KubeError> {
+    ) -> Result<ServiceAccount, KubeError> {
         let resource = format!("serviceaccounts {namespace}/{name}");
         let mut s = self.call("patch", resource.clone())?;
         if !s.namespaces.contains(namespace) {
@@ -1084,9 +1175,34 @@ impl Cluster for FakeCluster {
             .accounts
             .entry((namespace.into(), name.into()))
             .or_default();
-        apply_map(&mut sa.annotations, &mut sa.our_annotations, annotations);
-        apply_map(&mut sa.labels, &mut sa.our_labels, labels);
-        Ok(())
+        apply_map(
+            &mut sa.annotations,
+            &mut sa.annotation_owners,
+            annotations,
+            FIELD_MANAGER,
+        );
+        apply_map(&mut sa.labels, &mut sa.label_owners, labels, FIELD_MANAGER);
+        Ok(sa.observed())
+    }
+
+    async fn remove_annotation(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        expected: &str,
+    ) -> Result<Removal, KubeError> {
+        let mut s = self.call("patch", format!("serviceaccounts {namespace}/{name}"))?;
+        let Some(sa) = s.accounts.get_mut(&(namespace.into(), name.into())) else {
+            return Ok(Removal::Gone);
+        };
+        if sa.annotations.get(key).map(String::as_str) != Some(expected) {
+            return Ok(Removal::Changed);
+        }
+        // A JSON patch is an update: the key leaves every manager's set.
+        sa.annotations.remove(key);
+        sa.annotation_owners.remove(key);
+        Ok(Removal::Removed)
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError> {

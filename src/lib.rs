@@ -25,6 +25,7 @@ pub mod fake;
 pub mod names;
 pub mod observe;
 pub mod output;
+pub mod ownership;
 pub mod permissions;
 pub mod plan;
 pub mod policy;

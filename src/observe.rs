@@ -8,8 +8,8 @@
 
 use crate::arn::{self, Account};
 use crate::aws::{
-    AttachedPolicy, Aws, Caller, EksCluster, NodegroupRole, OidcProvider, PolicySummary,
-    PolicyVersion, Role, RoleTrust, Tags,
+    AttachedPolicy, Aws, Caller, EksCluster, NodegroupRole, OidcProvider, PolicyEntities,
+    PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
 };
 use crate::cluster::{Cluster, ServiceAccount};
 use crate::error::{Error, Result};
@@ -22,8 +22,6 @@ use std::collections::BTreeMap;
 /// What a run needs to read beyond the recipe's own resources.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extras {
-    /// Policy tags (teardown decides ownership by them).
-    pub policy_tags: bool,
     /// Every role's trust (teardown of the OIDC provider).
     pub role_trusts: bool,
 }
@@ -39,9 +37,16 @@ pub struct ObservedRole {
 #[derive(Debug, Clone)]
 pub struct ObservedPolicy {
     pub summary: PolicySummary,
+    /// The default version's document.
     pub document: Value,
     pub versions: Vec<PolicyVersion>,
+    /// The documents of the non-default versions, by version id (an update
+    /// deletes those that grant more than the new default).
+    pub version_documents: BTreeMap<String, Value>,
     pub tags: Tags,
+    /// Who else it is attached to; read only when it is attached to more
+    /// than the recipe's role (None otherwise: nobody else).
+    pub entities: Option<PolicyEntities>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +67,9 @@ pub struct Observed {
     pub service_accounts: BTreeMap<String, Option<ServiceAccount>>,
     pub nodegroup_roles: Vec<NodegroupRole>,
     pub role_trusts: Option<Vec<RoleTrust>>,
+    /// The account's trust policy quota; read only when a planned trust would
+    /// exceed IAM's 2,048-character default (see [`read_trust_quota`]).
+    pub trust_quota: Option<usize>,
 }
 
 impl Observed {
@@ -137,7 +145,7 @@ pub async fn observe<A: Aws, C: Cluster>(
     }));
     let k8s = async {
         match cluster.filter(|_| irsa) {
-            None => Ok((None, Vec::new())),
+            None => Ok::<_, Error>((None, Vec::new())),
             Some(c) => {
                 let accounts = try_join_all(sa_names.iter().map(|&sa| async move {
                     Ok::<_, Error>((sa.to_string(), c.service_account(ns, sa).await?))
@@ -156,16 +164,15 @@ pub async fn observe<A: Aws, C: Cluster>(
             None => Ok(Vec::new()),
         }
     };
-    let (
-        caller,
-        eks,
-        provider_arns,
-        local_policies,
-        roles,
-        (namespace_exists, sas),
-        nodegroups,
-        role_trusts,
-    ) = futures::try_join!(
+    let boundary = async {
+        match &desired.options.permissions_boundary {
+            Some(arn) => Ok::<_, Error>(Some(aws.managed_policy(arn).await?)),
+            None => Ok(None),
+        }
+    };
+    // Joined without short-circuit: the identity check comes first, whatever
+    // else failed (a wrong account often shows as a denied or missing read).
+    let (caller, eks, provider_arns, local_policies, roles, k8s, nodegroups, role_trusts, boundary) = futures::join!(
         async { Ok::<_, Error>(aws.caller().await?) },
         async { Ok::<_, Error>(aws.cluster(&desired.cluster).await?) },
         async {
@@ -192,18 +199,26 @@ pub async fn observe<A: Aws, C: Cluster>(
                 None
             })
         },
-    )?;
+        boundary,
+    );
+    let caller = caller?;
+    check_account(desired, &caller)?;
+    let eks = eks?;
+    let (provider_arns, local_policies, roles) = (provider_arns?, local_policies?, roles?);
+    let ((namespace_exists, sas), nodegroups, role_trusts) = (k8s?, nodegroups?, role_trusts?);
+    let account = Account::of_caller(&caller);
+    check_boundary(desired, &account, boundary)?;
 
     let eks = eks.ok_or_else(|| Error::ClusterNotFound {
         cluster: desired.cluster.clone(),
         region: desired.region.clone(),
+        account: account.id.clone(),
     })?;
     let issuer = eks.issuer.clone().ok_or_else(|| Error::NoIssuer {
         cluster: eks.name.clone(),
         status: eks.status.clone(),
     })?;
     let issuer_host = arn::issuer_host_path(&issuer).to_string();
-    let account = Account::of_caller(&caller);
 
     // Round two: the provider for this issuer, and what each existing policy says.
     let provider_suffix = format!(":oidc-provider/{issuer_host}");
@@ -212,31 +227,58 @@ pub async fn observe<A: Aws, C: Cluster>(
         .find(|a| a.ends_with(&provider_suffix))
         .cloned();
     let provider = OptionFuture::from(provider_arn.as_deref().map(|a| aws.oidc_provider(a)));
+    let our_attachments: Vec<&AttachedPolicy> = roles
+        .iter()
+        .filter_map(|(_, r)| r.as_ref())
+        .flat_map(|r| r.attached.iter())
+        .collect();
     let policies = try_join_all(policy_names.iter().map(|&name| {
         let summary = local_policies.iter().find(|p| p.name == name).cloned();
+        let ours_attached = summary.as_ref().map_or(0, |s| {
+            our_attachments.iter().filter(|a| a.arn == s.arn).count()
+        });
         async move {
             let Some(summary) = summary else {
                 return Ok::<_, Error>((name.to_string(), None));
             };
-            let (text, versions, tags) = futures::try_join!(
+            let (text, versions, tags, entities) = futures::try_join!(
                 aws.policy_document(&summary.arn, &summary.default_version),
                 aws.policy_versions(&summary.arn),
+                aws.policy_tags(&summary.arn),
+                // Who else uses it matters only when someone else does.
                 async {
-                    if extras.policy_tags {
-                        aws.policy_tags(&summary.arn).await
-                    } else {
-                        Ok(Tags::new())
+                    let elsewhere =
+                        usize::try_from(summary.attachment_count).unwrap_or(0) > ours_attached;
+                    match elsewhere {
+                        true => aws.policy_entities(&summary.arn).await.map(Some),
+                        false => Ok(None),
                     }
                 },
             )?;
             let document = parse_document(&text, "policy document", &summary.arn)?;
+            let version_documents = try_join_all(
+                versions
+                    .iter()
+                    .filter(|v| !v.is_default && v.id != summary.default_version)
+                    .map(|v| async {
+                        let text = aws.policy_document(&summary.arn, &v.id).await?;
+                        let what = format!("{} version {}", summary.arn, v.id);
+                        Ok::<_, Error>((
+                            v.id.clone(),
+                            parse_document(&text, "policy document", &what)?,
+                        ))
+                    }),
+            )
+            .await?;
             Ok((
                 name.to_string(),
                 Some(ObservedPolicy {
                     summary,
                     document,
                     versions,
+                    version_documents: version_documents.into_iter().collect(),
                     tags,
+                    entities,
                 }),
             ))
         }
@@ -258,5 +300,63 @@ pub async fn observe<A: Aws, C: Cluster>(
         service_accounts: sas.into_iter().collect(),
         nodegroup_roles: nodegroups,
         role_trusts,
+        trust_quota: None,
     })
+}
+
+/// The caller must be in the account the context names: acting with a stale
+/// `AWS_PROFILE` would write roles into one account and point another
+/// account's cluster at them.
+fn check_account(desired: &Desired, caller: &Caller) -> Result<()> {
+    match &desired.identity.account {
+        Some(expected) if expected.id != caller.account => Err(Error::WrongAccount {
+            context_account: expected.id.clone(),
+            context_from: expected.from.clone(),
+            caller_account: caller.account.clone(),
+            caller_arn: caller.arn.clone(),
+            credentials: expected.credentials.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The permissions boundary must be in the caller's partition and exist.
+fn check_boundary(
+    desired: &Desired,
+    account: &Account,
+    found: Result<Option<Option<PolicySummary>>>,
+) -> Result<()> {
+    let Some(arn) = &desired.options.permissions_boundary else {
+        return Ok(());
+    };
+    if arn::partition_of(arn) != Some(account.partition.as_str()) {
+        return Err(Error::InvalidName {
+            what: "permissions boundary",
+            value: arn.clone(),
+            why: format!(
+                "it must be a policy in the caller's partition {} (arn:{}:iam::…:policy/…)",
+                account.partition, account.partition
+            ),
+        });
+    }
+    match found? {
+        Some(Some(_)) => Ok(()),
+        _ => Err(Error::InvalidName {
+            what: "permissions boundary",
+            value: arn.clone(),
+            why: format!(
+                "no such policy in account {} (iam:GetPolicy found nothing): create it first, or fix --permissions-boundary",
+                account.id
+            ),
+        }),
+    }
+}
+
+/// Reads the account's trust policy quota into `observed`, once: called only
+/// when a planned trust is over IAM's default, so most runs never pay for it.
+pub async fn read_trust_quota<A: Aws>(aws: &A, observed: &mut Observed) -> Result<()> {
+    if observed.trust_quota.is_none() {
+        observed.trust_quota = Some(aws.trust_policy_quota().await?);
+    }
+    Ok(())
 }

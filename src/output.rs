@@ -21,17 +21,103 @@ pub struct Extras {
     pub hints: Vec<String>,
 }
 
-/// The document scripts read: the plan plus two derived facts.
+/// The document scripts read: the plan plus derived facts, the exit code,
+/// and the error when the run failed or refused.
 #[derive(Serialize)]
 struct Document<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
     /// Changes that write (planned, or applied/failed/skipped).
     changes_needed: usize,
-    /// Nothing to write and nothing refused.
+    /// Nothing to write, nothing refused, nothing wider than the recipe.
     in_sync: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     fix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+    exit_code: i32,
+}
+
+/// `error` in a document: what failed, on which resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    /// e.g. `usage`, `kubeconfig`, `wrong_account`, `aws_access_denied`, `refused`.
+    pub kind: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn of(e: &Error) -> ErrorBody {
+        ErrorBody {
+            kind: e.kind(),
+            message: e.to_string(),
+            resource: e.resource(),
+        }
+    }
+}
+
+/// The target fields a run had worked out when it failed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KnownTarget {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// The one document of a run that failed before it had a plan to print.
+pub fn error_document(known: &KnownTarget, e: &Error, exit_code: i32) -> serde_json::Value {
+    let mut known = known.clone();
+    if let Some(account) = e.account() {
+        known.account = Some(account.to_string());
+    }
+    let mut doc = serde_json::to_value(&known).unwrap_or_else(|_| serde_json::json!({}));
+    if let serde_json::Value::Object(m) = &mut doc {
+        m.insert(
+            "error".into(),
+            serde_json::to_value(ErrorBody::of(e)).unwrap_or_default(),
+        );
+        m.insert("exit_code".into(), exit_code.into());
+    }
+    doc
+}
+
+/// `-o json|yaml` in raw arguments (for usage errors clap rejects before
+/// the flags are parsed): `-o json`, `-ojson`, `-o=json`, `--output json`,
+/// `--output=json`. The last one given wins, as clap would take it.
+pub fn format_in_args(args: &[std::ffi::OsString]) -> Option<Format> {
+    let mut found = None;
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.as_ref() {
+            "-o" | "--output" => iter.next().map(|v| v.into_owned()),
+            other => other
+                .strip_prefix("--output=")
+                .or_else(|| other.strip_prefix("-o="))
+                .or_else(|| other.strip_prefix("-o"))
+                .map(str::to_string),
+        };
+        match value.as_deref() {
+            Some("json") => found = Some(Format::Json),
+            Some("yaml") => found = Some(Format::Yaml),
+            Some("text") => found = None,
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Pretty JSON, newline-terminated.
@@ -48,12 +134,20 @@ pub fn to_yaml<T: Serialize>(doc: &T) -> Result<String> {
     serde_saphyr::to_string_with_options(doc, options).map_err(|e| Error::Output(e.to_string()))
 }
 
-pub fn render(plan: &Plan, format: Format, extras: &Extras) -> Result<String> {
+pub fn render(
+    plan: &Plan,
+    format: Format,
+    extras: &Extras,
+    error: Option<&Error>,
+    exit_code: i32,
+) -> Result<String> {
     let doc = Document {
         plan,
         changes_needed: plan.writes(),
         in_sync: plan.is_converged(),
         fix: extras.fix.as_deref(),
+        error: error.map(ErrorBody::of),
+        exit_code,
     };
     match format {
         Format::Json => to_json(&doc),
@@ -135,6 +229,14 @@ fn text(plan: &Plan, extras: &Extras) -> String {
             "  {symbol} {resource:<w1$}  {name:<w2$}  {detail}\n"
         ));
     }
+    let label = if plan.command == "status" {
+        "finding"
+    } else {
+        "warning"
+    };
+    for f in &plan.findings {
+        out.push_str(&format!("{label}: {}\n", f.line()));
+    }
     for w in &plan.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
@@ -150,20 +252,26 @@ fn summary(plan: &Plan, extras: &Extras) -> String {
     let count = |s: Status| plan.changes.iter().filter(|c| c.status == s).count();
     let unchanged = count(Status::Unchanged);
     if plan.command == "status" {
-        let off = plan.writes() + count(Status::Refused);
+        let off = plan.writes() + count(Status::Refused) + plan.findings.len();
         return if off == 0 {
             format!("In sync: all {unchanged} items are in place.\n")
         } else {
             let fix = extras.fix.as_deref().unwrap_or("kubectl amp-iam setup");
             format!(
                 "{off} of {} items need attention: run `{fix}` (add --dry-run to preview).\n",
-                plan.changes.len()
+                plan.changes.len() + plan.findings.len()
             )
         };
     }
-    if plan.writes() == 0 && plan.refusals.is_empty() {
+    if plan.writes() == 0 && plan.refusals.is_empty() && plan.findings.is_empty() {
         return format!(
             "Nothing to do: all {unchanged} items already in place, nothing was written.\n"
+        );
+    }
+    if !plan.refusals.is_empty() && count(Status::Applied) == 0 {
+        return format!(
+            "Refused: nothing was written. {} change(s) would be made once the refusal(s) above are resolved.\n",
+            plan.writes()
         );
     }
     if plan.dry_run {
@@ -203,7 +311,9 @@ mod tests {
             changes,
             kinds: BTreeMap::new(),
             refusals: vec![],
+            findings: vec![],
             warnings: vec![],
+            needs_trust_quota: false,
         }
     }
 
@@ -224,7 +334,7 @@ mod tests {
     #[test]
     fn json_is_one_document_with_changes_and_sync_state() {
         let p = plan("setup", vec![change(Action::Create, Status::Applied, true)]);
-        let out = render(&p, Format::Json, &Extras::default()).unwrap();
+        let out = render(&p, Format::Json, &Extras::default(), None, 0).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["cluster"], "demo");
         assert_eq!(v["changes"][0]["action"], "create");
@@ -240,8 +350,8 @@ mod tests {
             "setup",
             vec![change(Action::None, Status::Unchanged, false)],
         );
-        let yaml = render(&p, Format::Yaml, &Extras::default()).unwrap();
-        let json = render(&p, Format::Json, &Extras::default()).unwrap();
+        let yaml = render(&p, Format::Yaml, &Extras::default(), None, 0).unwrap();
+        let json = render(&p, Format::Json, &Extras::default(), None, 0).unwrap();
         let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         let from_json: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(from_yaml, from_json);
@@ -254,7 +364,7 @@ mod tests {
             "setup",
             vec![change(Action::None, Status::Unchanged, false)],
         );
-        let out = render(&p, Format::Text, &Extras::default()).unwrap();
+        let out = render(&p, Format::Text, &Extras::default(), None, 0).unwrap();
         assert!(out.contains("= role"), "{out}");
         assert!(out.contains("Nothing to do"), "{out}");
     }
@@ -269,7 +379,7 @@ mod tests {
             fix: Some("kubectl amp-iam setup ingest".into()),
             hints: vec![],
         };
-        let out = render(&p, Format::Text, &extras).unwrap();
+        let out = render(&p, Format::Text, &extras, None, 0).unwrap();
         assert!(out.contains("missing: trusted by"), "{out}");
         assert!(out.contains("run `kubectl amp-iam setup ingest`"), "{out}");
     }
@@ -278,7 +388,7 @@ mod tests {
     fn dry_run_text_uses_would() {
         let mut p = plan("setup", vec![change(Action::Create, Status::Planned, true)]);
         p.dry_run = true;
-        let out = render(&p, Format::Text, &Extras::default()).unwrap();
+        let out = render(&p, Format::Text, &Extras::default(), None, 0).unwrap();
         assert!(out.contains("would create"), "{out}");
         assert!(out.contains("dry run"), "{out}");
     }

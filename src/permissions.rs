@@ -3,7 +3,20 @@
 //! AWS call (what is unknown becomes `*`).
 //!
 //! Every action here is one that [`crate::aws::sdk`] labels an SDK call with;
-//! `tests/permissions.rs` reads that file and checks nothing is missing.
+//! `tests/permissions.rs` reads that file and checks nothing is missing (and
+//! nothing more is granted).
+//!
+//! Setup reads more than it writes: the account's trust-policy quota
+//! (`iam:GetAccountSummary`, which has no resource), who its policies are
+//! attached to (`iam:ListEntitiesForPolicy`), their tags (`iam:ListPolicyTags`,
+//! to tell its own policies from others'), and older policy versions that
+//! grant more than the new default, which it deletes
+//! (`iam:DeletePolicyVersion`). It also looks up `--permissions-boundary`
+//! (`iam:GetPolicy`) before creating roles; this command is not told which
+//! policy that is, so the `PermissionsBoundary` statement allows any customer
+//! managed policy of the account (of any account without `--account`) and any
+//! AWS managed policy, the only two kinds a boundary can be. Operators who
+//! know their boundary can narrow it to that one ARN.
 
 use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, Kind, NameOverrides, Options};
 use serde_json::{Map, Value, json};
@@ -74,7 +87,7 @@ fn one_or_list(set: &BTreeSet<String>) -> Value {
 
 /// The IAM policy document for `req`: one statement per kind of resource,
 /// each scoped to the ARNs setup (and teardown) touch. Only the calls IAM
-/// cannot scope (lists and STS) have `Resource: "*"`.
+/// cannot scope (lists, the account summary and STS) have `Resource: "*"`.
 pub fn policy(req: &Request) -> Value {
     let desired = Desired::new(
         &req.kinds,
@@ -95,7 +108,8 @@ pub fn policy(req: &Request) -> Value {
 
     let mut discover = Grant::new("Discover");
     discover.resources.insert("*".into());
-    discover.allow(&["sts:GetCallerIdentity"]);
+    // Every kind writes a trust policy: its size is checked against the quota.
+    discover.allow(&["sts:GetCallerIdentity", "iam:GetAccountSummary"]);
     if irsa {
         // Found by name in the first round, before the account id is known.
         discover.allow(&["iam:ListOpenIDConnectProviders", "iam:ListPolicies"]);
@@ -171,23 +185,42 @@ pub fn policy(req: &Request) -> Value {
     attach.condition = Some(json!({ "ArnLike": { "iam:PolicyARN": one_or_list(&attachable) } }));
     if irsa {
         policies.allow(&[
+            "iam:GetPolicy",
             "iam:GetPolicyVersion",
             "iam:ListPolicyVersions",
+            // Tags tell the tool's own policies from others' of the same name.
+            "iam:ListPolicyTags",
+            // Who else a policy is attached to, before it is changed or deleted.
+            "iam:ListEntitiesForPolicy",
             "iam:CreatePolicy",
             "iam:TagPolicy",
             "iam:CreatePolicyVersion",
-            // IAM keeps five versions: the oldest goes before a new one.
+            // IAM keeps five versions: the oldest goes before a new one, and
+            // older versions granting more than the new default go too.
             "iam:DeletePolicyVersion",
         ]);
         if req.teardown {
-            policies.allow(&["iam:ListPolicyTags", "iam:DeletePolicy"]);
+            policies.allow(&["iam:DeletePolicy"]);
         }
     }
 
-    let statements: Vec<Value> = [discover, eks, nodegroups, provider, roles, attach, policies]
-        .into_iter()
-        .filter_map(Grant::statement)
-        .collect();
+    // A boundary is a customer managed policy of this account or an AWS
+    // managed one; with no account, `*` covers both.
+    let mut boundary = Grant::new("PermissionsBoundary");
+    boundary.resources.insert(iam("policy/*"));
+    if req.account.is_some() {
+        boundary
+            .resources
+            .insert(format!("arn:{p}:iam::aws:policy/*"));
+    }
+    boundary.allow(&["iam:GetPolicy"]);
+
+    let statements: Vec<Value> = [
+        discover, eks, nodegroups, provider, roles, attach, policies, boundary,
+    ]
+    .into_iter()
+    .filter_map(Grant::statement)
+    .collect();
     json!({ "Version": crate::policy::VERSION, "Statement": statements })
 }
 
@@ -333,6 +366,7 @@ mod tests {
         assert_eq!(
             strings(&statement(&doc, "Discover").unwrap()["Action"]),
             [
+                "iam:GetAccountSummary",
                 "iam:ListOpenIDConnectProviders",
                 "iam:ListPolicies",
                 "iam:ListRoles",
@@ -420,8 +454,50 @@ mod tests {
                 "iam:DeletePolicy",
                 "iam:DeleteRole",
                 "iam:DetachRolePolicy",
-                "iam:ListPolicyTags",
                 "iam:ListRoles"
+            ]
+        );
+    }
+
+    #[test]
+    fn setup_reads_the_quota_its_policies_entities_and_tags_and_prunes_versions() {
+        let doc = policy(&request(&[], false));
+        let discover = strings(&statement(&doc, "Discover").unwrap()["Action"]);
+        assert!(discover.contains(&"iam:GetAccountSummary".to_string()));
+        let policies = statement(&doc, "Policies").unwrap();
+        let granted = strings(&policies["Action"]);
+        for a in [
+            "iam:GetPolicy",
+            "iam:ListEntitiesForPolicy",
+            "iam:ListPolicyTags",
+            "iam:DeletePolicyVersion",
+        ] {
+            assert!(granted.contains(&a.to_string()), "{a}: {granted:?}");
+        }
+        assert!(!granted.contains(&"iam:DeletePolicy".to_string()));
+        // Fargate alone writes a trust policy too.
+        let fargate = policy(&request(&[Kind::Fargate], false));
+        assert!(actions(&fargate).contains("iam:GetAccountSummary"));
+    }
+
+    #[test]
+    fn the_permissions_boundary_may_be_any_policy_of_the_account_or_aws() {
+        for kinds in [&[][..], &[Kind::Fargate][..]] {
+            let doc = policy(&request(kinds, false));
+            let st = statement(&doc, "PermissionsBoundary").unwrap();
+            assert_eq!(strings(&st["Action"]), ["iam:GetPolicy"]);
+            // `*` as the account also matches `aws`.
+            assert_eq!(st["Resource"], "arn:aws:iam::*:policy/*");
+        }
+        let mut req = request(&[Kind::Query], true);
+        req.account = Some("111122223333".into());
+        req.partition = "aws-us-gov".into();
+        let doc = policy(&req);
+        assert_eq!(
+            strings(&statement(&doc, "PermissionsBoundary").unwrap()["Resource"]),
+            [
+                "arn:aws-us-gov:iam::111122223333:policy/*",
+                "arn:aws-us-gov:iam::aws:policy/*"
             ]
         );
     }

@@ -150,6 +150,25 @@ impl Default for Options {
     }
 }
 
+/// The AWS account the kubeconfig context names, which the caller must be in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedAccount {
+    pub id: String,
+    /// Where the id came from, e.g. `context arn:aws:eks:us-west-2:111122223333:cluster/demo`.
+    pub from: String,
+    /// Where the credentials come from, e.g. `AWS_PROFILE=staging`.
+    pub credentials: String,
+}
+
+/// What the run knows of where it connects, to check against what AWS says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// None when the context names no account (eksctl, `--cluster`).
+    pub account: Option<ExpectedAccount>,
+    /// The kubeconfig's API server URL for the context, when the run uses the cluster.
+    pub api_server: Option<String>,
+}
+
 /// Everything a run wants to be true.
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -161,6 +180,8 @@ pub struct Desired {
     /// Scope the AMP policies to one workspace instead of `*`.
     pub workspace: Option<String>,
     pub options: Options,
+    /// Checked against the caller and DescribeCluster before anything is planned.
+    pub identity: Identity,
 }
 
 impl Desired {
@@ -193,6 +214,7 @@ impl Desired {
             fargate,
             workspace,
             options,
+            identity: Identity::default(),
         }
     }
 
@@ -219,10 +241,8 @@ pub fn effective_kinds(kinds: &[Kind]) -> Vec<Kind> {
     out
 }
 
-/// Whether IAM tags mark a resource as made by this tool.
-pub fn is_ours(tags: &Tags) -> bool {
-    tags.get(MANAGED_BY).map(String::as_str) == Some(MANAGER)
-}
+/// The tag keys the tool sets itself on everything it creates.
+pub const OWN_TAG_KEYS: [&str; 2] = [MANAGED_BY, CLUSTER_TAG];
 
 #[cfg(test)]
 mod tests {
@@ -309,7 +329,7 @@ mod tests {
     fn tags_mark_ownership_and_cluster() {
         let d = desired(&[], NameOverrides::default());
         let tags = d.tags();
-        assert!(is_ours(&tags));
+        assert!(crate::ownership::is_ours(&tags));
         assert_eq!(tags[CLUSTER_TAG], "demo");
     }
 }

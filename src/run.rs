@@ -11,21 +11,95 @@ use crate::observe::{self, Extras as ObserveExtras};
 use crate::output::{self, Extras, Format};
 use crate::plan::{self, Plan, Resource, Status};
 use crate::progress::with_progress;
-use crate::recipe::{Desired, IrsaSpec, Kind, NameOverrides, Options, effective_kinds};
+use crate::recipe::{
+    Desired, ExpectedAccount, Identity, IrsaSpec, Kind, NameOverrides, OWN_TAG_KEYS, Options,
+    effective_kinds,
+};
 use crate::traced::Traced;
 use crate::{completion, names, permissions, target, values};
 use aws_config::SdkConfig;
 use std::io::{IsTerminal, Write};
 
 /// Runs the parsed command line; returns the process exit code. Errors are
-/// printed on stderr as one line (plus a list where several things failed).
+/// printed on stderr as one line (plus a list where several things failed);
+/// with `-o json|yaml` stdout still gets exactly one document, an error
+/// document when no plan was printed.
 pub async fn run(cli: Cli) -> i32 {
-    match execute(&cli).await {
+    let mut known = Known::new(command_name(&cli.command));
+    match execute(&cli, &mut known).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            e.exit_code()
+            let code = e.exit_code();
+            if !known.printed && cli.global.output != Format::Text {
+                let doc = output::error_document(&known.target, &e, code);
+                // stdout may be gone (a closed pipe): the exit code still tells.
+                let _ = render_document(&doc, cli.global.output).and_then(|t| write_stdout(&t));
+            }
+            code
         }
+    }
+}
+
+/// A usage error from clap: its message on stderr as clap prints it, and with
+/// `-o json|yaml` among the arguments an error document on stdout. Returns
+/// the exit code (2; 0 for --help and --version, which clap prints itself).
+pub fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    let code = e.exit_code();
+    let _ = e.print();
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return code;
+    }
+    if let Some(format) = output::format_in_args(args) {
+        let message = e.render().to_string();
+        let message = message
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .map(|l| l.trim_start_matches("error:").trim().to_string())
+            .unwrap_or_else(|| message.trim().to_string());
+        let doc = output::error_document(
+            &output::KnownTarget::default(),
+            &Error::Usage(message),
+            code,
+        );
+        let _ = render_document(&doc, format).and_then(|t| write_stdout(&t));
+    }
+    code
+}
+
+/// What a run has learnt of its target so far, for the error document.
+struct Known {
+    target: output::KnownTarget,
+    /// A plan document (carrying any error) is on stdout already.
+    printed: bool,
+}
+
+impl Known {
+    fn new(command: &'static str) -> Known {
+        Known {
+            target: output::KnownTarget {
+                command: Some(command),
+                ..output::KnownTarget::default()
+            },
+            printed: false,
+        }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Setup(_) => "setup",
+        Command::Status(_) => "status",
+        Command::Teardown(_) => "teardown",
+        Command::Permissions(_) => "permissions",
+        Command::Values(_) => "values",
+        Command::Completion(_) => "completion",
     }
 }
 
@@ -36,20 +110,34 @@ enum Mode {
     Teardown { dry_run: bool },
 }
 
-async fn execute(cli: &Cli) -> Result<i32> {
+async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
     let g = &cli.global;
     match &cli.command {
         Command::Setup(a) => {
+            // Every input is checked before anything is read or written.
+            let tags = names::tags(&a.tags, &OWN_TAG_KEYS)?;
+            if let Some(b) = &a.permissions_boundary {
+                names::permissions_boundary(b)?;
+            }
             let options = Options {
                 overwrite: a.overwrite,
                 harden: a.harden,
-                tags: a.tags.iter().cloned().collect(),
+                tags,
                 permissions_boundary: a.permissions_boundary.clone(),
                 ..Options::default()
             };
-            converge(g, &a.selection, options, Mode::Setup { dry_run: a.dry_run }).await
+            converge(
+                g,
+                &a.selection,
+                options,
+                Mode::Setup { dry_run: a.dry_run },
+                known,
+            )
+            .await
         }
-        Command::Status(a) => converge(g, &a.selection, Options::default(), Mode::Status).await,
+        Command::Status(a) => {
+            converge(g, &a.selection, Options::default(), Mode::Status, known).await
+        }
         Command::Teardown(a) => {
             let options = Options {
                 force: a.force,
@@ -61,6 +149,7 @@ async fn execute(cli: &Cli) -> Result<i32> {
                 &a.selection,
                 options,
                 Mode::Teardown { dry_run: a.dry_run },
+                known,
             )
             .await
         }
@@ -119,17 +208,27 @@ async fn converge(
     sel: &Selection,
     mut options: Options,
     mode: Mode,
+    known: &mut Known,
 ) -> Result<i32> {
     let kinds = validate(sel)?;
+    if let Some(c) = &g.cluster {
+        names::cluster_name(c)?;
+    }
     options.role_path = sel.role_path.clone();
 
     // Target first: a run that cannot tell its cluster fails before any AWS call.
     let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
     let target = target::infer(kubeconfig.as_ref(), &target_args(g))?;
+    known.target.context = target.context.clone();
+    known.target.cluster = Some(target.cluster.clone());
+    known.target.region = target.region.clone();
+    known.target.namespace = Some(target.namespace.clone());
+    known.target.account = target.account_hint.clone();
     let (config, region) = aws_config(g, target.region.as_deref(), &target.source).await?;
+    known.target.region = Some(region.clone());
     let aws = Traced(SdkAws::new(&config));
 
-    let desired = Desired::new(
+    let mut desired = Desired::new(
         &kinds,
         &NameOverrides {
             service_account: sel.service_account.clone(),
@@ -141,6 +240,19 @@ async fn converge(
         sel.workspace.clone(),
         options,
     );
+    desired.identity = Identity {
+        account: target.account_hint.clone().map(|id| ExpectedAccount {
+            id,
+            from: target.source.clone(),
+            credentials: credentials_source(g),
+        }),
+        api_server: match desired.irsa.is_empty() {
+            true => None,
+            false => kubeconfig
+                .as_ref()
+                .and_then(|kc| target::api_server(kc, target.context.as_deref())),
+        },
+    };
 
     // ServiceAccounts live in the cluster; Fargate alone needs only AWS.
     let cluster = match (&kubeconfig, desired.irsa.is_empty()) {
@@ -158,27 +270,41 @@ async fn converge(
 
     let extras = match mode {
         Mode::Teardown { .. } => ObserveExtras {
-            policy_tags: true,
             role_trusts: desired.options.include_oidc_provider,
         },
         _ => ObserveExtras::default(),
     };
     let progress = g.output == Format::Text && g.verbose == 0 && std::io::stderr().is_terminal();
-    let observed = with_progress(
+    let mut observed = with_progress(
         progress,
         &mut std::io::stderr(),
         "reading AWS and the cluster",
         observe::observe(&aws, cluster.as_ref(), &desired, extras),
     )
     .await?;
+    known.target.account = Some(observed.account.id.clone());
 
-    let (mut plan, dry_run) = match mode {
-        Mode::Setup { dry_run } => (plan::setup(&desired, &observed), dry_run),
-        Mode::Teardown { dry_run } => (plan::teardown(&desired, &observed), dry_run),
+    let make_plan = |observed: &observe::Observed| match mode {
+        Mode::Teardown { .. } => plan::teardown(&desired, observed),
+        _ => plan::setup(&desired, observed),
+    };
+    let mut plan = make_plan(&observed);
+    // A trust over IAM's default: judge it by the account's real quota.
+    if plan.needs_trust_quota {
+        observe::read_trust_quota(&aws, &mut observed).await?;
+        plan = make_plan(&observed);
+    }
+
+    let dry_run = match mode {
+        Mode::Setup { dry_run } | Mode::Teardown { dry_run } => dry_run,
         Mode::Status => {
-            let mut plan = plan::setup(&desired, &observed);
             plan.command = "status";
             let fix = fix_command(g, &kinds, &plan);
+            let code = if plan.is_converged() {
+                exit::OK
+            } else {
+                exit::DRIFT
+            };
             print(
                 &plan,
                 g,
@@ -186,18 +312,18 @@ async fn converge(
                     fix: Some(fix),
                     hints: Vec::new(),
                 },
+                None,
+                code,
+                known,
             )?;
-            return Ok(if plan.is_converged() {
-                exit::OK
-            } else {
-                exit::DRIFT
-            });
+            return Ok(code);
         }
     };
     plan.dry_run = dry_run;
     let refused = (!plan.refusals.is_empty()).then(|| Error::Refused(plan.refusals.clone()));
     if dry_run || refused.is_some() {
-        print(&plan, g, &Extras::default())?;
+        let code = refused.as_ref().map_or(exit::OK, Error::exit_code);
+        print(&plan, g, &Extras::default(), refused.as_ref(), code, known)?;
         return match refused {
             Some(e) => Err(e),
             None => Ok(exit::OK),
@@ -210,6 +336,7 @@ async fn converge(
         apply::apply(&mut plan, &aws, cluster.as_ref(), &ApplyOptions::default()),
     )
     .await;
+    let code = result.as_ref().map_or_else(Error::exit_code, |()| exit::OK);
     print(
         &plan,
         g,
@@ -217,12 +344,44 @@ async fn converge(
             fix: None,
             hints: hints(&plan),
         },
+        result.as_ref().err(),
+        code,
+        known,
     )?;
     result.map(|()| exit::OK)
 }
 
-fn print(plan: &Plan, g: &GlobalArgs, extras: &Extras) -> Result<()> {
-    write_stdout(&output::render(plan, g.output, extras)?)
+/// Where the AWS credentials come from, as far as the run can tell, for the
+/// wrong-account refusal. Never the credentials themselves.
+fn credentials_source(g: &GlobalArgs) -> String {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(p) = &g.profile {
+        return format!("--profile {p}");
+    }
+    if env("AWS_ACCESS_KEY_ID").is_some() {
+        return "AWS_ACCESS_KEY_ID in the environment".to_string();
+    }
+    if let Some(p) = env("AWS_PROFILE") {
+        return format!("AWS_PROFILE={p}");
+    }
+    if let Some(r) = env("AWS_ROLE_ARN") {
+        return format!("web identity AWS_ROLE_ARN={r}");
+    }
+    "the default credential chain (default profile, SSO, instance or pod role)".to_string()
+}
+
+/// The plan on stdout, with the run's error and exit code in the document.
+fn print(
+    plan: &Plan,
+    g: &GlobalArgs,
+    extras: &Extras,
+    error: Option<&Error>,
+    exit_code: i32,
+    known: &mut Known,
+) -> Result<()> {
+    let text = output::render(plan, g.output, extras, error, exit_code)?;
+    known.printed = true;
+    write_stdout(&text)
 }
 
 fn write_stdout(text: &str) -> Result<()> {

@@ -110,8 +110,22 @@ fn load_from_paths(paths: &[PathBuf]) -> Result<Option<Kubeconfig>, Error> {
     Ok(merged)
 }
 
-/// One file; `Ok(None)` if it does not exist.
+/// One file; `Ok(None)` if it does not exist. A directory (or anything else
+/// that cannot be read) is an error naming it, never skipped.
 fn read_one(path: &Path) -> Result<Option<Kubeconfig>, Error> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(kubeconfig_error(path, e.to_string())),
+        // Checked first: reading a directory fails differently per OS
+        // (EISDIR on Unix, access denied on Windows).
+        Ok(meta) if meta.is_dir() => {
+            return Err(kubeconfig_error(
+                path,
+                "it is a directory, not a kubeconfig file",
+            ));
+        }
+        Ok(_) => {}
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -139,8 +153,19 @@ fn read_one(path: &Path) -> Result<Option<Kubeconfig>, Error> {
 
 fn reason(e: KubeconfigError) -> String {
     match e {
+        KubeconfigError::ReadConfig(io, _) if io.kind() == std::io::ErrorKind::InvalidData => {
+            "it is not UTF-8 or UTF-16 text".into()
+        }
         KubeconfigError::ReadConfig(io, _) => io.to_string(),
-        KubeconfigError::Parse(p) => format!("malformed YAML: {p}"),
+        // Bad YAML and YAML of another shape (`contexts: 5`) both land here.
+        KubeconfigError::Parse(p) => {
+            let p = p.to_string();
+            let p = p.trim_start();
+            format!(
+                "malformed YAML or not a kubeconfig: {}",
+                p.strip_prefix("error: ").unwrap_or(p)
+            )
+        }
         KubeconfigError::KindMismatch => {
             "its `kind` differs from the kubeconfig files before it".into()
         }
@@ -158,8 +183,9 @@ fn kubeconfig_error(path: &Path, reason: impl Into<String>) -> Error {
         reason: reason
             .into()
             .lines()
-            .next()
-            .unwrap_or_default()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("unknown error")
             .trim_end_matches(':')
             .to_string(),
     }
@@ -500,6 +526,28 @@ fn plausible_cluster(s: &str) -> bool {
         && !s
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+}
+
+/// The API server URL the kubeconfig gives for `context` (or the current
+/// context): compared with the endpoint EKS reports for the cluster.
+pub fn api_server(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    let cluster = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()?
+        .cluster
+        .clone();
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)?
+        .cluster
+        .as_ref()?
+        .server
+        .clone()
 }
 
 #[cfg(test)]
@@ -1508,13 +1556,158 @@ users:
         ));
     }
 
+    /// A `Kubeconfig` error naming `path`, on one line, exiting 2; its reason.
+    fn kubeconfig_reason(result: Result<Option<Kubeconfig>, Error>, path: &Path) -> String {
+        match result {
+            Err(err @ Error::Kubeconfig { .. }) => {
+                let msg = err.to_string();
+                assert_eq!(msg.lines().count(), 1, "{msg}");
+                assert!(msg.contains(&path.display().to_string()), "{msg}");
+                assert_eq!(err.exit_code(), crate::error::exit::USAGE, "{msg}");
+                let Error::Kubeconfig {
+                    path: named,
+                    reason,
+                } = err
+                else {
+                    unreachable!()
+                };
+                assert_eq!(named, path.display().to_string());
+                reason
+            }
+            other => panic!("expected a Kubeconfig error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn directory_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            load_from_paths(&[dir.path().to_path_buf()]),
-            Err(Error::Kubeconfig { .. })
-        ));
+        let reason = kubeconfig_reason(load_from_paths(&[dir.path().to_path_buf()]), dir.path());
+        assert!(reason.contains("is a directory"), "{reason}");
+    }
+
+    #[test]
+    fn kubeconfig_flag_naming_a_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let reason = kubeconfig_reason(load_kubeconfig(Some(dir.path())), dir.path());
+        assert!(reason.contains("is a directory"), "{reason}");
+    }
+
+    #[test]
+    fn kubeconfig_env_naming_a_directory_is_an_error_not_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let present = write(&dir, "present", "contexts: []\n");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        // KUBECONFIG=<dir>, as load_kubeconfig reads it (without touching the
+        // process environment, which tests share).
+        let paths = kubeconfig_paths(Some(sub.as_os_str()), None);
+        let reason = kubeconfig_reason(load_from_paths(&paths), &sub);
+        assert!(reason.contains("is a directory"), "{reason}");
+        // Also in a list, before or after a good file and a missing one.
+        let missing = dir.path().join("missing");
+        for list in [
+            vec![present.clone(), missing.clone(), sub.clone()],
+            vec![sub.clone(), present.clone()],
+        ] {
+            let joined = std::env::join_paths(&list).unwrap();
+            let paths = kubeconfig_paths(Some(&joined), None);
+            let reason = kubeconfig_reason(load_from_paths(&paths), &sub);
+            assert!(reason.contains("is a directory"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn binary_file_is_one_line_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("latin1", &b"current-context: caf\xe9\n"[..]),
+            ("elf", &b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe\x00"[..]),
+            ("gzip", &b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb"[..]),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let reason = kubeconfig_reason(load_from_paths(std::slice::from_ref(&p)), &p);
+            assert!(reason.contains("not UTF-8"), "{name}: {reason}");
+            let reason = kubeconfig_reason(load_kubeconfig(Some(&p)), &p);
+            assert!(reason.contains("not UTF-8"), "{name}: {reason}");
+        }
+    }
+
+    #[test]
+    fn yaml_of_the_wrong_shape_is_one_line_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, text) in [
+            "contexts: 5\n",
+            "hello\n",
+            "- a\n- b\n",
+            "clusters: {a: 1}\n",
+            "current-context: [1, 2]\n",
+            "contexts:\n- name: [x]\n",
+            "users:\n- name: u\n  user: {exec: {args: 7}}\n",
+            "\u{0}\u{1}\u{2}\n",
+            "{{{{\n",
+            "a: b\n  c: d\n",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let p = write(&dir, &format!("shape{i}"), text);
+            let reason = kubeconfig_reason(load_from_paths(std::slice::from_ref(&p)), &p);
+            assert!(!reason.is_empty(), "{text:?}");
+            kubeconfig_reason(load_kubeconfig(Some(&p)), &p);
+        }
+    }
+
+    #[test]
+    fn whitespace_or_comments_only_is_an_empty_kubeconfig_like_kubectl() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in ["\n\n", "# nothing here\n", "---\n"] {
+            let p = write(&dir, "blank", text);
+            let k = load_kubeconfig(Some(&p)).unwrap().unwrap();
+            assert!(
+                k.contexts.is_empty() && k.current_context.is_none(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fuzz");
+        let mut seed: u32 = 0x2545_f491;
+        let mut next = move || {
+            // xorshift32: deterministic, no dependency.
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let alphabet = b"abc:- \n\t{}[]\"'#&*!|>%@`,?\\\xff\xfe\x00\xc3\xa9";
+        for len in 0..200usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[next() as usize % alphabet.len()])
+                .collect();
+            std::fs::write(&p, &bytes).unwrap();
+            match load_from_paths(std::slice::from_ref(&p)) {
+                Ok(_) => {}
+                Err(e) => {
+                    kubeconfig_reason(Err(e), &p);
+                }
+            }
+        }
+        for bom in [
+            &[0xFF, 0xFE][..],
+            &[0xFE, 0xFF][..],
+            &[0xEF, 0xBB, 0xBF][..],
+        ] {
+            for tail in [&b""[..], b"a", b"ab", b"\x00\xd8", b"\xd8\x00\x00"] {
+                std::fs::write(&p, [bom, tail].concat()).unwrap();
+                if let Err(e) = load_from_paths(std::slice::from_ref(&p)) {
+                    kubeconfig_reason(Err(e), &p);
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, Caller, EksCluster, NewRole, NodegroupRole, OidcProvider,
-    PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
 };
-use crate::cluster::{Cluster, KubeError, ServiceAccount};
+use crate::cluster::{Cluster, KubeError, Removal, ServiceAccount};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
@@ -92,6 +92,20 @@ impl<A: Aws> Aws for Traced<A> {
     }
     async fn policy_tags(&self, arn: &str) -> Result<Tags, AwsError> {
         timed("iam:ListPolicyTags", arn, self.0.policy_tags(arn)).await
+    }
+    async fn managed_policy(&self, arn: &str) -> Result<Option<PolicySummary>, AwsError> {
+        timed("iam:GetPolicy", arn, self.0.managed_policy(arn)).await
+    }
+    async fn policy_entities(&self, arn: &str) -> Result<PolicyEntities, AwsError> {
+        timed(
+            "iam:ListEntitiesForPolicy",
+            arn,
+            self.0.policy_entities(arn),
+        )
+        .await
+    }
+    async fn trust_policy_quota(&self) -> Result<usize, AwsError> {
+        timed("iam:GetAccountSummary", "*", self.0.trust_policy_quota()).await
     }
     async fn create_oidc_provider(
         &self,
@@ -222,12 +236,26 @@ impl<C: Cluster> Cluster for Traced<C> {
         name: &str,
         annotations: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), KubeError> {
+    ) -> Result<ServiceAccount, KubeError> {
         timed(
             "kubernetes apply serviceaccounts",
             &format!("{namespace}/{name}"),
             self.0
                 .apply_service_account(namespace, name, annotations, labels),
+        )
+        .await
+    }
+    async fn remove_annotation(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        expected: &str,
+    ) -> Result<Removal, KubeError> {
+        timed(
+            "kubernetes patch serviceaccounts",
+            &format!("{namespace}/{name} (remove annotation {key})"),
+            self.0.remove_annotation(namespace, name, key, expected),
         )
         .await
     }

@@ -4,6 +4,15 @@
 //! Errors are mostly mocked as raw HTTP responses in each service's wire
 //! format, so the SDK's own deserialisation (and the error code it extracts)
 //! is exercised, as in production.
+//!
+//! One test runs the edge against the end-to-end harness's moto (its
+//! launcher emulates IAM's trust-policy quota), so it needs the project's
+//! `.venv` like tests/e2e.rs (scripts/test.sh creates it).
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/kube_standin.rs"]
+mod kube_standin;
 
 use std::time::Duration;
 
@@ -768,4 +777,379 @@ async fn slow_endpoint_times_out_as_unavailable() {
         "arn:aws:iam::111122223333:policy/amp/AMPIngest"
     );
     assert!(err.message.contains("timeout"), "{}", err.message);
+}
+
+// --- managed policies, their entities, the account's trust-policy quota ----
+
+const INGEST_ARN: &str = "arn:aws:iam::111122223333:policy/amp/AMPIngest";
+
+#[tokio::test]
+async fn get_policy_no_such_entity_is_none() {
+    let missing = "arn:aws:iam::111122223333:policy/Missing";
+    let rule = mock!(aws_sdk_iam::Client::get_policy)
+        .match_requests(move |r| r.policy_arn() == Some(missing))
+        .sequence()
+        .http_status(
+            404,
+            query_error(
+                "NoSuchEntity",
+                "Policy arn:aws:iam::111122223333:policy/Missing was not found.",
+            ),
+        )
+        .build();
+    let aws = iam_aws(RuleMode::Sequential, &[&rule]);
+
+    assert_eq!(aws.managed_policy(missing).await.unwrap(), None);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn get_policy_maps_customer_and_aws_managed_policies() {
+    let fargate = "arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy";
+    // The wire format, as IAM answers for an AWS managed policy.
+    let aws_managed = mock!(aws_sdk_iam::Client::get_policy)
+        .match_requests(move |r| r.policy_arn() == Some(fargate))
+        .sequence()
+        .http_status(
+            200,
+            Some(format!(
+                "<GetPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+                   <GetPolicyResult><Policy>\
+                     <PolicyName>AmazonEKSFargatePodExecutionRolePolicy</PolicyName>\
+                     <DefaultVersionId>v1</DefaultVersionId><PolicyId>ANPAEXAMPLE</PolicyId>\
+                     <Path>/</Path><Arn>{fargate}</Arn><AttachmentCount>3</AttachmentCount>\
+                     <IsAttachable>true</IsAttachable>\
+                   </Policy></GetPolicyResult>\
+                   <ResponseMetadata><RequestId>0f1e2d3c-0000-4000-8000-000000000001</RequestId></ResponseMetadata>\
+                 </GetPolicyResponse>"
+            )),
+        )
+        .build();
+    let customer = mock!(aws_sdk_iam::Client::get_policy)
+        .match_requests(|r| r.policy_arn() == Some(INGEST_ARN))
+        .then_output(|| {
+            aws_sdk_iam::operation::get_policy::GetPolicyOutput::builder()
+                .policy(policy("AMPIngest"))
+                .build()
+        });
+    let aws = iam_aws(RuleMode::MatchAny, &[&aws_managed, &customer]);
+
+    let p = aws.managed_policy(fargate).await.unwrap().expect("exists");
+    assert_eq!(p.name, "AmazonEKSFargatePodExecutionRolePolicy");
+    assert_eq!(p.arn, fargate);
+    assert_eq!(p.path, "/");
+    assert_eq!(p.default_version, "v1");
+    assert_eq!(p.attachment_count, 3);
+
+    let p = aws
+        .managed_policy(INGEST_ARN)
+        .await
+        .unwrap()
+        .expect("exists");
+    assert_eq!(
+        (p.name.as_str(), p.arn.as_str(), p.path.as_str()),
+        ("AMPIngest", INGEST_ARN, "/amp/")
+    );
+    assert_eq!((p.default_version.as_str(), p.attachment_count), ("v2", 1));
+}
+
+#[tokio::test]
+async fn list_entities_for_policy_follows_the_marker() {
+    use aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput;
+    use aws_sdk_iam::types::{PolicyGroup, PolicyRole, PolicyUser};
+    let role = |n: &str| PolicyRole::builder().role_name(n).role_id("AROAX").build();
+    let first = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(|r| r.policy_arn() == Some(INGEST_ARN) && r.marker().is_none())
+        .then_output(move || {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(role("amp-iamproxy-ingest-role"))
+                .policy_roles(role("someone-elses-role"))
+                .policy_users(PolicyUser::builder().user_name("alice").build())
+                .is_truncated(true)
+                .marker("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(|r| r.policy_arn() == Some(INGEST_ARN) && r.marker() == Some("page-2"))
+        .then_output(move || {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(role("third-role"))
+                .policy_groups(PolicyGroup::builder().group_name("ops").build())
+                .is_truncated(false)
+                .build()
+        });
+    let aws = iam_aws(RuleMode::Sequential, &[&first, &second]);
+
+    let entities = aws.policy_entities(INGEST_ARN).await.unwrap();
+    assert_eq!(
+        entities.roles,
+        [
+            "amp-iamproxy-ingest-role",
+            "someone-elses-role",
+            "third-role"
+        ]
+    );
+    assert_eq!(entities.users, ["alice"]);
+    assert_eq!(entities.groups, ["ops"]);
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn list_entities_of_an_unattached_policy_is_empty() {
+    let rule = mock!(aws_sdk_iam::Client::list_entities_for_policy).then_output(|| {
+        aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput::builder()
+            .is_truncated(false)
+            .build()
+    });
+    let aws = iam_aws(RuleMode::Sequential, &[&rule]);
+
+    let entities = aws.policy_entities(INGEST_ARN).await.unwrap();
+    assert_eq!(entities, amp_iam::aws::PolicyEntities::default());
+    assert_eq!(rule.num_calls(), 1);
+}
+
+/// A GetAccountSummary answer in IAM's wire format with these entries (the
+/// SDK decodes `AssumeRolePolicySizeQuota`, not in its enum, as an unknown key).
+fn account_summary(entries: &[(&str, i32)]) -> Option<String> {
+    let entries: String = entries
+        .iter()
+        .map(|(k, v)| format!("<entry><key>{k}</key><value>{v}</value></entry>"))
+        .collect();
+    Some(format!(
+        "<GetAccountSummaryResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+           <GetAccountSummaryResult><SummaryMap>{entries}</SummaryMap></GetAccountSummaryResult>\
+           <ResponseMetadata><RequestId>0f1e2d3c-0000-4000-8000-000000000002</RequestId></ResponseMetadata>\
+         </GetAccountSummaryResponse>"
+    ))
+}
+
+#[tokio::test]
+async fn trust_policy_quota_reads_a_raised_quota() {
+    let rule = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .http_status(
+            200,
+            account_summary(&[
+                ("Roles", 12),
+                ("RolesQuota", 1000),
+                ("AssumeRolePolicySizeQuota", 4096),
+                ("RolePolicySizeQuota", 10240),
+            ]),
+        )
+        .build();
+    let aws = iam_aws(RuleMode::Sequential, &[&rule]);
+
+    assert_eq!(aws.trust_policy_quota().await.unwrap(), 4096);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn trust_policy_quota_defaults_to_2048_when_absent() {
+    let without_key = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .http_status(
+            200,
+            account_summary(&[("Roles", 12), ("RolePolicySizeQuota", 10240)]),
+        )
+        .build();
+    let aws = iam_aws(RuleMode::Sequential, &[&without_key]);
+    assert_eq!(aws.trust_policy_quota().await.unwrap(), 2048);
+
+    let without_map = mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+        aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder().build()
+    });
+    let aws = iam_aws(RuleMode::Sequential, &[&without_map]);
+    assert_eq!(aws.trust_policy_quota().await.unwrap(), 2048);
+}
+
+#[tokio::test]
+async fn new_reads_access_denied_name_their_actions() {
+    let denied = |action: &str| {
+        query_error(
+            "AccessDenied",
+            &format!(
+                "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: {action}"
+            ),
+        )
+    };
+    let get_policy = mock!(aws_sdk_iam::Client::get_policy)
+        .sequence()
+        .http_status(403, denied("iam:GetPolicy"))
+        .build();
+    let entities = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .sequence()
+        .http_status(403, denied("iam:ListEntitiesForPolicy"))
+        .build();
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .http_status(403, denied("iam:GetAccountSummary"))
+        .build();
+    let aws = iam_aws(RuleMode::MatchAny, &[&get_policy, &entities, &summary]);
+
+    let errors = [
+        aws.managed_policy(INGEST_ARN).await.unwrap_err(),
+        aws.policy_entities(INGEST_ARN).await.unwrap_err(),
+        aws.trust_policy_quota().await.unwrap_err(),
+    ];
+    for (err, (action, resource)) in errors.iter().zip([
+        ("iam:GetPolicy", INGEST_ARN),
+        ("iam:ListEntitiesForPolicy", INGEST_ARN),
+        ("iam:GetAccountSummary", "*"),
+    ]) {
+        assert_eq!(err.kind, AwsErrorKind::AccessDenied, "{err}");
+        assert_eq!(err.action, action);
+        assert_eq!(err.resource, resource);
+        assert_eq!(err.code.as_deref(), Some("AccessDenied"));
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "{action} on {resource} failed (AccessDenied): User: "
+            )),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("Grant the caller {action} on {resource}")),
+            "{shown}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn describe_cluster_reads_the_api_endpoint() {
+    // The wire format: the endpoint is absent while the cluster is created.
+    let active = mock!(aws_sdk_eks::Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("prod"))
+        .sequence()
+        .http_status(
+            200,
+            Some(
+                r#"{"cluster":{"name":"prod","arn":"arn:aws:eks:eu-west-1:111122223333:cluster/prod","status":"ACTIVE","endpoint":"https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com","identity":{"oidc":{"issuer":"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"}}}}"#
+                    .into(),
+            ),
+        )
+        .build();
+    let creating = mock!(aws_sdk_eks::Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("new"))
+        .sequence()
+        .http_status(
+            200,
+            Some(
+                r#"{"cluster":{"name":"new","arn":"arn:aws:eks:eu-west-1:111122223333:cluster/new","status":"CREATING"}}"#
+                    .into(),
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&active, &creating]);
+
+    let cluster = aws.cluster("prod").await.unwrap().expect("cluster exists");
+    assert_eq!(
+        cluster.endpoint.as_deref(),
+        Some("https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com")
+    );
+    assert_eq!(cluster.status, "ACTIVE");
+    let cluster = aws.cluster("new").await.unwrap().expect("cluster exists");
+    assert_eq!((cluster.endpoint, cluster.issuer), (None, None));
+    assert_eq!(cluster.status, "CREATING");
+}
+
+// --- the harness's moto: IAM's trust-policy quota -----------------------------
+
+/// The edge against a harness's moto.
+async fn moto_aws(env: &harness::Env) -> SdkAws {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(harness::REGION))
+        .endpoint_url(&env.moto_url)
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            "testing", "testing", None, None, "aws_edge",
+        ))
+        .load()
+        .await;
+    SdkAws::new(&config)
+}
+
+/// A minified trust policy of exactly `chars` characters (a Sid pads it).
+fn trust_of_length(chars: usize) -> String {
+    let doc = |sid: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"Federated":"arn:aws:iam::{}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"}},"Action":"sts:AssumeRoleWithWebIdentity"}}]}}"#,
+            harness::ACCOUNT
+        )
+    };
+    let padded = doc(&"S".repeat(chars - doc("S").len() + 1));
+    assert_eq!(padded.len(), chars);
+    padded
+}
+
+/// `document` with whitespace added, which IAM does not count.
+fn pretty(document: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(document).unwrap();
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+fn new_role(name: &str, trust: String) -> NewRole {
+    NewRole {
+        name: name.into(),
+        path: "/".into(),
+        trust_policy: trust,
+        description: "quota check".into(),
+        tags: Tags::new(),
+        permissions_boundary: None,
+    }
+}
+
+#[tokio::test]
+async fn moto_launcher_reports_and_enforces_the_trust_quota() {
+    if std::env::var_os("MOTO_SERVER").is_some() {
+        // The override runs that moto as is, without the launcher's quota.
+        eprintln!("skipped: MOTO_SERVER is set, so the quota is not emulated");
+        return;
+    }
+    // IAM's default quota.
+    let env = harness::Env::start().await;
+    let aws = moto_aws(&env).await;
+    assert_eq!(aws.trust_policy_quota().await.unwrap(), 2048);
+    let at_quota = pretty(&trust_of_length(2048));
+    assert!(at_quota.len() > 2048, "whitespace makes it longer");
+    aws.create_role(&new_role("at-quota", at_quota))
+        .await
+        .unwrap();
+    let err = aws
+        .create_role(&new_role("over-quota", trust_of_length(2049)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::LimitExceeded, "{err}");
+    assert_eq!(err.action, "iam:CreateRole");
+    assert_eq!(err.resource, "over-quota");
+    assert_eq!(err.code.as_deref(), Some("LimitExceeded"));
+    assert_eq!(err.message, "Cannot exceed quota for ACLSizePerRole: 2048");
+    assert_eq!(aws.role("over-quota").await.unwrap(), None);
+    drop(env);
+
+    // A raised quota: reported, and what is enforced.
+    let env = harness::Env::start_with_trust_quota(4096).await;
+    let aws = moto_aws(&env).await;
+    assert_eq!(aws.trust_policy_quota().await.unwrap(), 4096);
+    let big = trust_of_length(4096);
+    aws.create_role(&new_role("big", big.clone()))
+        .await
+        .unwrap();
+    let err = aws
+        .update_trust("big", &trust_of_length(4097))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::LimitExceeded, "{err}");
+    assert_eq!(err.action, "iam:UpdateAssumeRolePolicy");
+    assert_eq!(err.message, "Cannot exceed quota for ACLSizePerRole: 4096");
+    let role = aws.role("big").await.unwrap().expect("role exists");
+    assert_eq!(role.trust_policy, big, "the refused update changed nothing");
+    let smaller = trust_of_length(3000);
+    aws.update_trust("big", &smaller).await.unwrap();
+    let role = aws.role("big").await.unwrap().expect("role exists");
+    assert_eq!(role.trust_policy, smaller);
+    // A missing role is still NoSuchEntity, whatever the document's size.
+    let err = aws
+        .update_trust("missing", &trust_of_length(5000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
 }

@@ -875,7 +875,11 @@ async fn trust_over_the_size_limit_is_refused_before_any_write() {
     env.reset_calls();
     let out = env.run(&["setup", "ingest"]).await;
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("limit of 2048"), "{out:?}");
+    assert!(out.stderr.contains("quota of 2048"), "{out:?}");
+    assert!(
+        out.stdout.contains("Refused: nothing was written"),
+        "{out:?}"
+    );
     assert_eq!(env.aws_writes(), Vec::<String>::new());
     assert_eq!(env.kube.writes().await, 0);
 }
@@ -999,7 +1003,7 @@ async fn missing_credentials_and_a_malformed_kubeconfig_are_one_clear_line() {
 
     std::fs::write(env.kubeconfig(), "garbage: [").expect("write");
     let bad = env.run(&["setup"]).await;
-    assert_eq!(bad.code, 1, "{bad:?}");
+    assert_eq!(bad.code, 2, "a kubeconfig error is a usage error: {bad:?}");
     assert!(bad.stderr.contains("cannot read kubeconfig"), "{bad:?}");
     assert_eq!(bad.stderr.trim().lines().count(), 1, "{bad:?}");
     assert!(

@@ -122,6 +122,59 @@ fn teardown_policies_of_all_kinds_cover_every_call_in_the_sdk_edge() {
     );
 }
 
+/// What only teardown calls: deletes, detaches, and the ListRoles of
+/// `--include-oidc-provider`.
+const TEARDOWN_ONLY: [&str; 5] = [
+    "iam:DeleteOpenIDConnectProvider",
+    "iam:DeletePolicy",
+    "iam:DeleteRole",
+    "iam:DetachRolePolicy",
+    "iam:ListRoles",
+];
+
+#[test]
+fn setup_policies_of_all_kinds_cover_every_call_but_teardowns() {
+    let mut printed = BTreeSet::new();
+    for kind in ["ingest", "query", "fargate"] {
+        printed.extend(actions(&policy(&[kind])));
+    }
+    let needed: BTreeSet<String> = labelled_actions(SDK)
+        .into_iter()
+        .chain(TAG_ACTIONS.iter().map(|s| s.to_string()))
+        .filter(|a| !TEARDOWN_ONLY.contains(&a.as_str()))
+        .collect();
+    assert_eq!(printed, needed);
+    // Reads setup relies on, and the version pruning.
+    for a in [
+        "iam:GetAccountSummary",
+        "iam:GetPolicy",
+        "iam:ListEntitiesForPolicy",
+        "iam:ListPolicyTags",
+        "iam:DeletePolicyVersion",
+    ] {
+        assert!(printed.contains(a), "{a} not in {printed:?}");
+    }
+}
+
+#[test]
+fn the_boundary_lookup_is_scoped_to_the_account_and_aws_managed_policies() {
+    let doc = policy(&["fargate", "--account", "111122223333"]);
+    let st = doc["Statement"]
+        .as_array()
+        .expect("Statement is a list")
+        .iter()
+        .find(|st| st["Sid"] == "PermissionsBoundary")
+        .expect("a PermissionsBoundary statement");
+    assert_eq!(st["Action"], serde_json::json!(["iam:GetPolicy"]));
+    assert_eq!(
+        st["Resource"],
+        serde_json::json!([
+            "arn:aws:iam::111122223333:policy/*",
+            "arn:aws:iam::aws:policy/*"
+        ])
+    );
+}
+
 #[test]
 fn setup_needs_no_delete() {
     let setup = actions(&policy(&[]));

@@ -293,10 +293,7 @@ async fn teardown_after_setup_removes_everything_and_converges() {
     setup(&aws, &k8s, &[]).await.1.expect("setup");
     let mut d = desired(&[]);
     d.options.include_oidc_provider = true;
-    let extras = Extras {
-        policy_tags: true,
-        role_trusts: true,
-    };
+    let extras = Extras { role_trusts: true };
     let observed = observe(&aws, Some(&k8s), &d, extras)
         .await
         .expect("observe");

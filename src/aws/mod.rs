@@ -24,6 +24,8 @@ pub struct EksCluster {
     /// `https://oidc.eks.<region>.amazonaws.com/id/<ID>`; None while the cluster is being created.
     pub issuer: Option<String>,
     pub status: String,
+    /// The API server URL (`https://….eks.amazonaws.com`), to compare with the kubeconfig's.
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,14 @@ pub struct PolicyVersion {
     pub created: i64,
 }
 
+/// Who a managed policy is attached to (ListEntitiesForPolicy).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEntities {
+    pub roles: Vec<String>,
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
 /// A role about to be created.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewRole {
@@ -118,6 +128,13 @@ pub trait Aws {
     async fn policy_document(&self, arn: &str, version: &str) -> Result<String, AwsError>;
     async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>, AwsError>;
     async fn policy_tags(&self, arn: &str) -> Result<Tags, AwsError>;
+    /// A managed policy by ARN (GetPolicy), customer or AWS managed; None when absent.
+    async fn managed_policy(&self, arn: &str) -> Result<Option<PolicySummary>, AwsError>;
+    /// The roles, users and groups a policy is attached to (ListEntitiesForPolicy, all pages).
+    async fn policy_entities(&self, arn: &str) -> Result<PolicyEntities, AwsError>;
+    /// The account's quota for a role trust policy, in characters
+    /// (GetAccountSummary `AssumeRolePolicySizeQuota`; 2,048 unless raised).
+    async fn trust_policy_quota(&self) -> Result<usize, AwsError>;
 
     async fn create_oidc_provider(
         &self,
@@ -213,6 +230,12 @@ impl AwsError {
         }
     }
 
+    /// IAM's refusal of a trust policy over the quota (`ACLSizePerRole`).
+    fn is_trust_quota(&self) -> bool {
+        matches!(self.action, "iam:CreateRole" | "iam:UpdateAssumeRolePolicy")
+            && self.message.contains("ACLSizePerRole")
+    }
+
     fn hint(&self) -> String {
         match self.kind {
             AwsErrorKind::AccessDenied => format!(
@@ -222,6 +245,7 @@ impl AwsError {
             AwsErrorKind::Credentials => "No valid AWS credentials: refresh them (e.g. `aws sso login`), or set AWS_PROFILE / --profile".to_string(),
             AwsErrorKind::Throttled => "AWS kept throttling after retries: run again in a minute".to_string(),
             AwsErrorKind::Unavailable => "Check network access to the AWS endpoint (and AWS_ENDPOINT_URL if set), then run again".to_string(),
+            AwsErrorKind::LimitExceeded if self.is_trust_quota() => "The role's trust policy is over the account's quota (IAM AssumeRolePolicySizeQuota): remove statements it no longer needs, or raise the quota \"Role trust policy length\" in Service Quotas (IAM, up to 4,096), then run again".to_string(),
             AwsErrorKind::LimitExceeded => "An IAM quota was reached: remove unused entities or ask for a quota increase".to_string(),
             AwsErrorKind::ConcurrentModification => "Someone changed it at the same moment: run again".to_string(),
             AwsErrorKind::Invalid => "The request was rejected as invalid: check names and documents, or report a bug".to_string(),
@@ -246,3 +270,30 @@ impl fmt::Display for AwsError {
 }
 
 impl std::error::Error for AwsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trust_over_the_quota_names_the_quota_and_how_to_raise_it() {
+        let e = AwsError::new(
+            "iam:UpdateAssumeRolePolicy",
+            "amp-iamproxy-ingest-role",
+            AwsErrorKind::LimitExceeded,
+            Some("LimitExceeded".into()),
+            "Cannot exceed quota for ACLSizePerRole: 2048",
+        );
+        let text = e.to_string();
+        assert!(text.contains("AssumeRolePolicySizeQuota"), "{text}");
+        assert!(text.contains("Role trust policy length"), "{text}");
+        let other = AwsError::new(
+            "iam:CreatePolicyVersion",
+            "p",
+            AwsErrorKind::LimitExceeded,
+            None,
+            "Cannot exceed quota for PolicyVersionsPerPolicy: 5",
+        );
+        assert!(!other.to_string().contains("trust policy"), "{other}");
+    }
+}

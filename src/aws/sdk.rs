@@ -18,7 +18,7 @@ use percent_encoding::percent_decode_str;
 
 use super::{
     AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
-    OidcProvider, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
 };
 
 /// Attempts per call: enough to ride out IAM's low throttling limits with the
@@ -28,6 +28,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 /// ListPolicies' maximum page size: fewer round trips in busy accounts.
 const LIST_POLICIES_PAGE: i32 = 1000;
+/// What GetAccountSummary omits: IAM's default quota for a role trust policy.
+const DEFAULT_TRUST_QUOTA: i32 = 2048;
 
 /// [`Aws`] backed by the AWS SDK clients for IAM, EKS and STS.
 #[derive(Clone)]
@@ -114,6 +116,7 @@ impl Aws for SdkAws {
                 .status()
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
+            endpoint: c.endpoint().map(str::to_owned),
         }))
     }
 
@@ -317,6 +320,77 @@ impl Aws for SdkAws {
             .await
             .map_err(sdk_err("iam:ListPolicyTags", arn))?;
         Ok(tag_map(&tags))
+    }
+
+    async fn managed_policy(&self, arn: &str) -> Result<Option<PolicySummary>, AwsError> {
+        let out = self
+            .iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(sdk_err("iam:GetPolicy", arn))
+            .found()?;
+        Ok(out
+            .as_ref()
+            .and_then(|o| o.policy())
+            .map(|p| PolicySummary {
+                name: p.policy_name().unwrap_or_default().to_owned(),
+                arn: p.arn().unwrap_or(arn).to_owned(),
+                path: p.path().unwrap_or_default().to_owned(),
+                default_version: p.default_version_id().unwrap_or_default().to_owned(),
+                attachment_count: p.attachment_count().unwrap_or_default(),
+            }))
+    }
+
+    async fn policy_entities(&self, arn: &str) -> Result<PolicyEntities, AwsError> {
+        const ACTION: &str = "iam:ListEntitiesForPolicy";
+        let mut entities = PolicyEntities::default();
+        let mut pages = self
+            .iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err(ACTION, arn))?;
+            entities.roles.extend(
+                page.policy_roles()
+                    .iter()
+                    .filter_map(|r| r.role_name().map(str::to_owned)),
+            );
+            entities.users.extend(
+                page.policy_users()
+                    .iter()
+                    .filter_map(|u| u.user_name().map(str::to_owned)),
+            );
+            entities.groups.extend(
+                page.policy_groups()
+                    .iter()
+                    .filter_map(|g| g.group_name().map(str::to_owned)),
+            );
+        }
+        Ok(entities)
+    }
+
+    async fn trust_policy_quota(&self) -> Result<usize, AwsError> {
+        const ACTION: &str = "iam:GetAccountSummary";
+        let out = self
+            .iam
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(sdk_err(ACTION, "*"))?;
+        let quota = out
+            .summary_map()
+            // Not one of the SDK's SummaryKeyType variants: matched by name.
+            .and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.as_str() == "AssumeRolePolicySizeQuota")
+                    .map(|(_, v)| *v)
+            })
+            .unwrap_or(DEFAULT_TRUST_QUOTA);
+        Ok(usize::try_from(quota).unwrap_or(crate::policy::TRUST_POLICY_LIMIT))
     }
 
     async fn create_oidc_provider(

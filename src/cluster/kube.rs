@@ -7,7 +7,7 @@
 //! with exponential backoff; everything else is reported at once, mapped to a
 //! [`KubeError`] that names the verb and resource RBAC would need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as _;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount as K8sServiceAccount}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
-use super::{Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, ServiceAccount};
+use super::{Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Removal, ServiceAccount};
 
 /// How many times a retryable request is sent in all.
 const ATTEMPTS: u32 = 4;
@@ -83,11 +83,15 @@ impl KubeCluster {
             .as_ref()
             .and_then(|exec| exec.command.clone());
         // kube-rs runs the exec plugin here already, to fetch the first token.
+        // A failing credential command (an expired SSO session, say) is not
+        // a usage error: it is reported as the cluster rejecting the run (exit 1).
         let client = Client::try_from(config).map_err(|e| match &e {
-            ::kube::Error::Auth(a) => crate::Error::Kubeconfig {
-                path: "<kubeconfig>".to_string(),
-                reason: auth_message(a, exec_command.as_deref()),
-            },
+            ::kube::Error::Auth(a) => crate::Error::Kube(KubeError::new(
+                "authenticate",
+                "the kubeconfig's user",
+                KubeErrorKind::Unauthorized,
+                auth_message(a, exec_command.as_deref()),
+            )),
             _ => kubeconfig_error(&e),
         })?;
         Ok(Self {
@@ -132,6 +136,49 @@ fn ns_resource(name: &str) -> String {
     format!("namespaces {name}")
 }
 
+/// What the tool reads of a ServiceAccount, field ownership included.
+fn observed(sa: K8sServiceAccount) -> ServiceAccount {
+    let mut annotation_managers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in sa.metadata.managed_fields.iter().flatten() {
+        let (Some(manager), Some(fields)) = (&entry.manager, &entry.fields_v1) else {
+            continue;
+        };
+        let keys = fields
+            .0
+            .get("f:metadata")
+            .and_then(|m| m.get("f:annotations"))
+            .and_then(Value::as_object);
+        for key in keys.into_iter().flat_map(|m| m.keys()) {
+            if let Some(key) = key.strip_prefix("f:") {
+                annotation_managers
+                    .entry(key.to_string())
+                    .or_default()
+                    .insert(manager.clone());
+            }
+        }
+    }
+    ServiceAccount {
+        annotations: sa.metadata.annotations.unwrap_or_default(),
+        labels: sa.metadata.labels.unwrap_or_default(),
+        annotation_managers,
+    }
+}
+
+/// RFC 6902: remove `key` from the annotations only while it equals `expected`.
+fn guarded_removal(key: &str, expected: &str) -> json_patch::Patch {
+    use json_patch::jsonptr::PointerBuf;
+    use json_patch::{PatchOperation, RemoveOperation, TestOperation};
+    // Tokens are escaped for us (RFC 6901: `~` as `~0`, `/` as `~1`).
+    let path = PointerBuf::from_tokens(["metadata", "annotations", key]);
+    json_patch::Patch(vec![
+        PatchOperation::Test(TestOperation {
+            path: path.clone(),
+            value: Value::String(expected.to_string()),
+        }),
+        PatchOperation::Remove(RemoveOperation { path }),
+    ])
+}
+
 /// The server-side apply body: only the fields this tool owns. Anything left
 /// out is released by this manager and kept if another manager owns it.
 fn apply_body(
@@ -174,10 +221,7 @@ impl Cluster for KubeCluster {
         let found = with_retries(async || api.get_opt(name).await)
             .await
             .map_err(|f| self.error(f, "get", sa_resource(namespace, name)))?;
-        Ok(found.map(|sa| ServiceAccount {
-            annotations: sa.metadata.annotations.unwrap_or_default(),
-            labels: sa.metadata.labels.unwrap_or_default(),
-        }))
+        Ok(found.map(observed))
     }
 
     async fn create_namespace(&self, name: &str) -> Result<(), KubeError> {
@@ -209,16 +253,69 @@ impl Cluster for KubeCluster {
         name: &str,
         annotations: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), KubeError> {
+    ) -> Result<ServiceAccount, KubeError> {
         let api = self.service_accounts(namespace);
         // force: take over a key another manager set to a different value
         // (e.g. a stale role-arn written by eksctl); the planner decides
         // beforehand whether that is allowed.
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(apply_body(namespace, name, annotations, labels));
-        with_retries(async || api.patch(name, &pp, &patch).await.map(|_| ()))
+        with_retries(async || api.patch(name, &pp, &patch).await.map(observed))
             .await
             .map_err(|f| self.error(f, "patch", sa_resource(namespace, name)))
+    }
+
+    async fn remove_annotation(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        expected: &str,
+    ) -> Result<Removal, KubeError> {
+        let api = self.service_accounts(namespace);
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patch: Patch<()> = Patch::Json(guarded_removal(key, expected));
+        let resource = sa_resource(namespace, name);
+        let answered = with_retries(async || match api.patch(name, &pp, &patch).await {
+            Ok(sa) => Ok(Ok(observed(sa))),
+            // 422: the `test` failed or the key is gone, most likely; checked below.
+            Err(::kube::Error::Api(s)) if s.code == 422 => Ok(Err(s)),
+            Err(e) => Err(e),
+        })
+        .await;
+        match answered {
+            Ok(Ok(sa)) if sa.annotations.contains_key(key) => Err(KubeError::new(
+                "patch",
+                resource,
+                KubeErrorKind::Other,
+                format!(
+                    "the server accepted the removal of annotation {key} but answered with it still set"
+                ),
+            )),
+            Ok(Ok(_)) => Ok(Removal::Removed),
+            Ok(Err(status)) => {
+                // 422 is also how admission (a ValidatingAdmissionPolicy, a
+                // webhook) refuses: call it a change only if it is one.
+                match self.service_account(namespace, name).await? {
+                    None => Ok(Removal::Gone),
+                    Some(sa) if sa.annotations.get(key).map(String::as_str) == Some(expected) => {
+                        let failure = Failure {
+                            error: ::kube::Error::Api(status),
+                            attempts: 1,
+                        };
+                        Err(self.error(failure, "patch", resource))
+                    }
+                    Some(_) => Ok(Removal::Changed),
+                }
+            }
+            Err(f) if matches!(&f.error, ::kube::Error::Api(s) if s.code == 404) => {
+                Ok(Removal::Gone)
+            }
+            Err(f) => Err(self.error(f, "patch", resource)),
+        }
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
@@ -243,7 +340,8 @@ struct Failure {
 
 /// Runs `op` until it succeeds, fails with a non-retryable error, or has been
 /// tried [`ATTEMPTS`] times. Every call here is idempotent (GET, POST of a
-/// fixed object, apply, DELETE), so resending is safe.
+/// fixed object, apply, DELETE) or guarded (a JSON patch's `test` fails when
+/// resent after a lost success), so resending is safe.
 async fn with_retries<T>(
     mut op: impl AsyncFnMut() -> Result<T, ::kube::Error>,
 ) -> Result<T, Failure> {
@@ -456,6 +554,87 @@ mod tests {
             body,
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa", "namespace": "ns"}})
         );
+    }
+
+    #[test]
+    fn guarded_removal_escapes_the_key_as_a_json_pointer() {
+        let arn = "arn:aws:iam::123456789012:role/r";
+        let patch = serde_json::to_value(guarded_removal("eks.amazonaws.com/role-arn", arn))
+            .unwrap_or_default();
+        let path = "/metadata/annotations/eks.amazonaws.com~1role-arn";
+        assert_eq!(
+            patch,
+            json!([
+                {"op": "test", "path": path, "value": arn},
+                {"op": "remove", "path": path},
+            ])
+        );
+        // `~` is escaped too, so a literal `~1` in a key is not read as `/`.
+        let odd = serde_json::to_value(guarded_removal("x/a~1b", "v")).unwrap_or_default();
+        assert_eq!(odd[0]["path"], "/metadata/annotations/x~1a~01b");
+        assert_eq!(odd[1]["path"], "/metadata/annotations/x~1a~01b");
+    }
+
+    fn account(managed_fields: Value) -> K8sServiceAccount {
+        serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": "sa",
+                "namespace": "ns",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn", "owner": "team"},
+                "labels": {"team": "obs"},
+                "managedFields": managed_fields,
+            },
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn observed_reads_annotation_managers_from_managed_fields() {
+        let sa = observed(account(json!([
+            {
+                "manager": "kubectl-amp-iam", "operation": "Apply", "apiVersion": "v1",
+                "time": "2024-01-01T00:00:01Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:eks.amazonaws.com/role-arn": {}}}},
+            },
+            {
+                // As kubectl writes it: `.` is the map itself, not a key.
+                "manager": "kubectl-annotate", "operation": "Update", "apiVersion": "v1",
+                "time": "2024-01-01T00:00:02Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {
+                    "f:annotations": {".": {}, "f:eks.amazonaws.com/role-arn": {}, "f:owner": {}},
+                    "f:labels": {"f:team": {}},
+                }},
+            },
+            {
+                "manager": "helm", "operation": "Update", "apiVersion": "v1",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}},
+            },
+            {"operation": "Update", "fieldsV1": {"f:metadata": {"f:annotations": {"f:owner": {}}}}},
+            {"manager": "no-fields", "operation": "Update"},
+        ])));
+        let managers = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            sa.annotation_managers,
+            BTreeMap::from([
+                (
+                    "eks.amazonaws.com/role-arn".to_string(),
+                    managers(&["kubectl-amp-iam", "kubectl-annotate"])
+                ),
+                ("owner".to_string(), managers(&["kubectl-annotate"])),
+            ])
+        );
+        assert_eq!(sa.annotations.len(), 2);
+        assert_eq!(sa.labels.get("team").map(String::as_str), Some("obs"));
+    }
+
+    #[test]
+    fn observed_without_managed_fields_has_no_managers() {
+        let sa = observed(account(Value::Null));
+        assert!(sa.annotation_managers.is_empty());
+        assert_eq!(sa.annotations.len(), 2);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 pub mod kube;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The field manager of every server-side apply this tool makes.
@@ -14,6 +14,23 @@ pub const FIELD_MANAGER: &str = "kubectl-amp-iam";
 pub struct ServiceAccount {
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// Field managers of each annotation key, from `metadata.managedFields`
+    /// (`fieldsV1` entries `f:metadata` → `f:annotations` → `f:<key>`). Keys
+    /// nobody is recorded for are absent.
+    pub annotation_managers: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// What a guarded annotation removal found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// The server answered with the object, and the annotation is gone from it.
+    Removed,
+    /// The annotation no longer holds the expected value: the JSON patch's
+    /// `test` failed (422) and a read confirms it (a 422 with the value still
+    /// there, e.g. from an admission policy, is an error instead).
+    Changed,
+    /// The ServiceAccount does not exist (404).
+    Gone,
 }
 
 #[allow(async_fn_in_trait)] // futures are awaited on one task; no Send bound needed
@@ -26,16 +43,29 @@ pub trait Cluster {
     ) -> Result<Option<ServiceAccount>, KubeError>;
     /// Creates a namespace; one that already exists is not an error.
     async fn create_namespace(&self, name: &str) -> Result<(), KubeError>;
-    /// Server-side apply of exactly these annotations and labels, with [`FIELD_MANAGER`]:
+    /// Server-side apply of exactly these annotations and labels, with [`FIELD_MANAGER`]
+    /// (forced: the planner decides beforehand whether taking a key over is allowed):
     /// creates the account if missing, keeps every field other managers own, and
-    /// drops fields this manager owned before but no longer lists.
+    /// releases fields this manager owned before but no longer lists (a field
+    /// another manager also owns stays). Returns the object as the server answered.
     async fn apply_service_account(
         &self,
         namespace: &str,
         name: &str,
         annotations: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), KubeError>;
+    ) -> Result<ServiceAccount, KubeError>;
+    /// Removes annotation `key` only while it still equals `expected`, whoever
+    /// set it: one JSON patch (`application/json-patch+json`) of `test` then
+    /// `remove`, sent with [`FIELD_MANAGER`]. `Removed` only when the answered
+    /// object lacks the key.
+    async fn remove_annotation(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        expected: &str,
+    ) -> Result<Removal, KubeError>;
     /// Deletes a ServiceAccount; one that is already gone is not an error.
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
 }

@@ -96,11 +96,14 @@ pub enum Op {
         document: String,
         tags: Tags,
     },
-    /// New default version; `delete_version` first when IAM's 5 are used.
+    /// New default version: `delete_first` makes room when IAM's 5 are used;
+    /// `delete_after` are older versions that grant more than the new
+    /// default (left in place they stay one SetDefaultPolicyVersion away).
     UpdatePolicy {
         arn: String,
         document: String,
-        delete_version: Option<String>,
+        delete_first: Option<String>,
+        delete_after: Vec<String>,
     },
     /// Deletes the non-default `versions`, then the policy.
     DeletePolicy {
@@ -132,6 +135,13 @@ pub enum Op {
         name: String,
         annotations: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
+    },
+    /// Removes an annotation only while it still holds `expected` (teardown).
+    RemoveAnnotation {
+        namespace: String,
+        name: String,
+        key: String,
+        expected: String,
     },
     DeleteServiceAccount {
         namespace: String,
@@ -171,6 +181,35 @@ pub struct KindSummary {
     pub source_arn: Option<String>,
 }
 
+/// Something that exists and is wider than the recipe: setup warns, status
+/// exits 3. Named by resource, and by statement where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub resource: Resource,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    /// e.g. `statement #2`, `Sid "Legacy"`; None when about the whole resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    pub risk: String,
+}
+
+impl Finding {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        match &self.statement {
+            Some(st) => format!(
+                "{} {}: {st} {}",
+                self.resource.label(),
+                self.name,
+                self.risk
+            ),
+            None => format!("{} {}: {}", self.resource.label(), self.name, self.risk),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub command: &'static str,
@@ -184,11 +223,26 @@ pub struct Plan {
     pub kinds: BTreeMap<Kind, KindSummary>,
     /// What would need `--overwrite`/`--force`; a run with any writes nothing.
     pub refusals: Vec<String>,
+    /// What exists and is wider than the recipe (see [`Finding`]).
+    pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
+    /// A trust is over IAM's default quota and the account's real quota was
+    /// not read yet: read it and plan again (see `observe::read_trust_quota`).
+    #[serde(skip)]
+    pub needs_trust_quota: bool,
 }
 
 impl Plan {
     fn new(command: &'static str, desired: &Desired, observed: &Observed) -> Plan {
+        let mut warnings = Vec::new();
+        if let (Some(kube), Some(eks)) = (&desired.identity.api_server, &observed.cluster.endpoint)
+            && !same_server(kube, eks)
+        {
+            warnings.push(format!(
+                "the kubeconfig context's API server {kube} is not the endpoint EKS reports for cluster {} in {} ({eks}): the context may be another cluster of the same name (check `kubectl config view --minify`)",
+                desired.cluster, desired.region
+            ));
+        }
         Plan {
             command,
             dry_run: false,
@@ -200,7 +254,30 @@ impl Plan {
             changes: Vec::new(),
             kinds: BTreeMap::new(),
             refusals: Vec::new(),
-            warnings: Vec::new(),
+            findings: Vec::new(),
+            warnings,
+            needs_trust_quota: false,
+        }
+    }
+
+    /// Records a finding, and the warning setup prints for it.
+    fn find(
+        &mut self,
+        resource: Resource,
+        name: &str,
+        kind: Option<Kind>,
+        statement: Option<String>,
+        risk: String,
+    ) {
+        let finding = Finding {
+            resource,
+            name: name.to_string(),
+            kind,
+            statement,
+            risk,
+        };
+        if !self.findings.contains(&finding) {
+            self.findings.push(finding);
         }
     }
 
@@ -265,11 +342,20 @@ impl Plan {
         self.changes.iter().filter(|c| c.op.is_some()).count()
     }
 
-    /// Everything already as wanted, nothing refused.
+    /// Everything already as wanted, nothing refused, nothing wider than the recipe.
     pub fn is_converged(&self) -> bool {
-        self.writes() == 0 && self.refusals.is_empty()
+        self.writes() == 0 && self.refusals.is_empty() && self.findings.is_empty()
     }
+}
+
+/// Whether two API server URLs name the same server: scheme, host and port
+/// compared case-insensitively, a trailing slash ignored.
+fn same_server(a: &str, b: &str) -> bool {
+    let norm = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

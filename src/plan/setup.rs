@@ -3,7 +3,8 @@
 
 use super::{Action, KindSummary, Op, Plan, Resource, TrustGrant};
 use crate::aws::NewRole;
-use crate::observe::{Observed, ObservedRole};
+use crate::observe::{Observed, ObservedPolicy, ObservedRole};
+use crate::ownership::{self, PolicyStanding, RoleRecipe, RoleStanding};
 use crate::policy::{self, FargateTrust, IrsaSubject, TrustState};
 use crate::recipe::{
     Desired, FARGATE_MANAGED_POLICY, FargateSpec, IrsaSpec, Kind, MANAGED_BY, MANAGER,
@@ -102,25 +103,39 @@ fn plan_namespace(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Op
     }
 }
 
-/// Trust, size-checked. Returns the new document, or None after a refusal.
-fn checked_trust(plan: &mut Plan, role: &str, kind: Kind, doc: Value) -> Option<String> {
+/// Trust, size-checked against the account's quota. Returns the new
+/// document, or None after a refusal. Over IAM's default and with the real
+/// quota not read yet, the plan asks for it (and is made again once read).
+fn checked_trust(
+    plan: &mut Plan,
+    observed: &Observed,
+    role: &str,
+    kind: Kind,
+    doc: Value,
+) -> Option<String> {
     let text = policy::minify(&doc);
-    if text.len() > policy::TRUST_POLICY_LIMIT {
-        plan.refuse(
-            Resource::Trust,
-            role,
-            Some(kind),
-            Action::Update,
-            format!(
-                "the trust policy of role {role} would be {} characters, over IAM's limit of {}: \
-                 remove statements it no longer needs (or raise the quota), then run again",
-                text.len(),
-                policy::TRUST_POLICY_LIMIT
-            ),
-        );
-        return None;
+    // IAM counts characters of the minified document.
+    let size = text.chars().count();
+    let quota = observed.trust_quota.unwrap_or(policy::TRUST_POLICY_LIMIT);
+    if size <= quota {
+        return Some(text);
     }
-    Some(text)
+    if observed.trust_quota.is_none() {
+        plan.needs_trust_quota = true;
+    }
+    plan.refuse(
+        Resource::Trust,
+        role,
+        Some(kind),
+        Action::Update,
+        format!(
+            "the trust policy of role {role} would be {size} characters, over this account's quota of \
+             {quota} (IAM AssumeRolePolicySizeQuota, from GetAccountSummary): remove statements it no \
+             longer needs, or raise the quota \"Role trust policy length\" in Service Quotas (IAM, up \
+             to 4,096), then run again"
+        ),
+    );
+    None
 }
 
 fn new_role(desired: &Desired, name: &str, trust: String, description: String) -> NewRole {
@@ -176,42 +191,7 @@ fn plan_irsa(
             }),
             &[],
         )),
-        Some(p) if policy::same_meaning(&p.document, &wanted) => {
-            plan.unchanged(Resource::Policy, &spec.policy_name, kind, summary);
-            None
-        }
-        Some(p) => {
-            // IAM keeps at most 5 versions: the oldest non-default one makes room.
-            let delete_version = (p.versions.len() >= 5)
-                .then(|| {
-                    p.versions
-                        .iter()
-                        .filter(|v| !v.is_default)
-                        .min_by_key(|v| v.created)
-                        .map(|v| v.id.clone())
-                })
-                .flatten();
-            let mut detail = format!(
-                "new default version: {}",
-                policy::permission_diff(&p.document, &wanted)
-            );
-            if let Some(v) = &delete_version {
-                detail.push_str(&format!(" (deletes the oldest version {v} first)"));
-            }
-            Some(plan.push(
-                Resource::Policy,
-                &spec.policy_name,
-                kind,
-                Action::Update,
-                detail,
-                Some(Op::UpdatePolicy {
-                    arn: policy_arn.clone(),
-                    document: policy::minify(&wanted),
-                    delete_version,
-                }),
-                &[],
-            ))
-        }
+        Some(p) => plan_policy_update(plan, desired, spec, p, &wanted, summary),
     };
 
     // The role and its trust for exactly this ServiceAccount.
@@ -228,9 +208,13 @@ fn plan_irsa(
         .unwrap_or_else(|| account.role(&desired.options.role_path, &spec.role_name));
     let role_step = match observed_role {
         None => {
-            let Some(trust) =
-                checked_trust(plan, &spec.role_name, spec.kind, subject.trust_policy())
-            else {
+            let Some(trust) = checked_trust(
+                plan,
+                observed,
+                &spec.role_name,
+                spec.kind,
+                subject.trust_policy(),
+            ) else {
                 return;
             };
             Some(plan.push(
@@ -256,7 +240,15 @@ fn plan_irsa(
         }
         Some(role) => {
             plan.unchanged(Resource::Role, &spec.role_name, kind, "exists");
-            plan_irsa_trust(plan, spec, role, &subject, &who, provider)
+            judge_role(
+                plan,
+                &spec.role_name,
+                kind,
+                role,
+                &RoleRecipe::Irsa(&subject),
+                &spec.policy_name,
+            );
+            plan_irsa_trust(plan, observed, spec, role, &subject, &who, provider)
         }
     };
 
@@ -301,8 +293,145 @@ fn plan_irsa(
     );
 }
 
+/// An existing permission policy: unchanged when it says what the recipe says;
+/// a new default version when it is ours or nobody else's (deleting older
+/// versions that grant more); refused when it is someone else's and shared.
+fn plan_policy_update(
+    plan: &mut Plan,
+    desired: &Desired,
+    spec: &IrsaSpec,
+    p: &ObservedPolicy,
+    wanted: &Value,
+    summary: String,
+) -> Option<usize> {
+    let kind = Some(spec.kind);
+    let name = &spec.policy_name;
+    let standing = ownership::policy_standing(p, &spec.role_name, wanted);
+    if let PolicyStanding::Shared { others, beyond } = &standing {
+        let grants = if beyond.is_empty() {
+            String::new()
+        } else {
+            format!("; it grants {} beyond the recipe", beyond.join(", "))
+        };
+        plan.find(
+            Resource::Policy,
+            name,
+            kind,
+            None,
+            format!(
+                "was not made by kubectl-amp-iam, differs from the recipe and is attached to {}{grants}: a new default version would change their permissions",
+                others.join(", ")
+            ),
+        );
+    }
+    if policy::same_meaning(&p.document, wanted) {
+        plan.unchanged(Resource::Policy, name, kind, summary);
+        return None;
+    }
+    if let PolicyStanding::Shared { others, .. } = &standing
+        && !desired.options.overwrite
+    {
+        plan.refuse(
+            Resource::Policy,
+            name,
+            kind,
+            Action::Update,
+            format!(
+                "policy {name} was not made by kubectl-amp-iam, differs from the recipe ({}) and is also attached to {}: rewriting it would change their permissions. Pass --overwrite to rewrite it anyway, or choose another --policy-name",
+                policy::permission_diff(&p.document, wanted),
+                others.join(", ")
+            ),
+        );
+        return None;
+    }
+    let more = ownership::versions_granting_more(p, wanted);
+    let mut delete_after: Vec<String> = more.iter().map(|(id, _)| id.clone()).collect();
+    // IAM keeps at most 5 versions: one must go first. A version that grants
+    // more goes anyway; else the oldest non-default one.
+    let delete_first = (p.versions.len() >= 5)
+        .then(|| {
+            let non_default = |id: &String| p.versions.iter().any(|v| &v.id == id && !v.is_default);
+            delete_after
+                .iter()
+                .find(|id| non_default(id))
+                .cloned()
+                .or_else(|| {
+                    p.versions
+                        .iter()
+                        .filter(|v| !v.is_default)
+                        .min_by_key(|v| v.created)
+                        .map(|v| v.id.clone())
+                })
+        })
+        .flatten();
+    delete_after.retain(|id| Some(id) != delete_first.as_ref());
+    let mut detail = format!(
+        "new default version: {}",
+        policy::permission_diff(&p.document, wanted)
+    );
+    if let Some(v) = &delete_first {
+        detail.push_str(&format!(" (deletes version {v} first: IAM keeps 5)"));
+    }
+    if !more.is_empty() {
+        let listed: Vec<String> = more
+            .iter()
+            .map(|(id, beyond)| format!("{id} ({})", beyond.join(", ")))
+            .collect();
+        detail.push_str(&format!(
+            "; deletes the versions that grant more: {}",
+            listed.join("; ")
+        ));
+    }
+    if matches!(standing, PolicyStanding::Shared { .. }) {
+        detail.push_str(" (--overwrite)");
+    } else if matches!(standing, PolicyStanding::Adoptable) {
+        detail.push_str(" (not made by kubectl-amp-iam; attached to no one else)");
+    }
+    Some(plan.push(
+        Resource::Policy,
+        name,
+        kind,
+        Action::Update,
+        detail,
+        Some(Op::UpdatePolicy {
+            arn: p.summary.arn.clone(),
+            document: policy::minify(wanted),
+            delete_first,
+            delete_after,
+        }),
+        &[],
+    ))
+}
+
+/// A role the tool did not create, judged against the recipe: each statement
+/// that lets someone else in is a finding (and a warning at setup).
+fn judge_role(
+    plan: &mut Plan,
+    role_name: &str,
+    kind: Option<Kind>,
+    role: &ObservedRole,
+    recipe: &RoleRecipe<'_>,
+    policy_name: &str,
+) {
+    if let RoleStanding::Wider(findings) = ownership::role_standing(role, recipe) {
+        for f in findings {
+            plan.find(
+                Resource::Role,
+                role_name,
+                kind,
+                Some(f.statement.clone()),
+                format!(
+                    "{} (the role was not made by kubectl-amp-iam: {policy_name} on it grants its permissions to them too)",
+                    f.risk
+                ),
+            );
+        }
+    }
+}
+
 fn plan_irsa_trust(
     plan: &mut Plan,
+    observed: &Observed,
     spec: &IrsaSpec,
     role: &ObservedRole,
     subject: &IrsaSubject,
@@ -330,6 +459,7 @@ fn plan_irsa_trust(
     };
     let document = checked_trust(
         plan,
+        observed,
         &spec.role_name,
         spec.kind,
         subject.add_to(&role.trust),
@@ -493,7 +623,17 @@ fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &
         }
         Some(role) => {
             plan.unchanged(Resource::Role, role_name, kind, "exists");
-            plan_fargate_trust(plan, desired, role_name, role, &source)
+            judge_role(
+                plan,
+                role_name,
+                kind,
+                role,
+                &RoleRecipe::Fargate {
+                    source_arn: &source,
+                },
+                FARGATE_MANAGED_POLICY,
+            );
+            plan_fargate_trust(plan, desired, observed, role_name, role, &source)
         }
     };
 
@@ -535,6 +675,7 @@ fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &
 fn plan_fargate_trust(
     plan: &mut Plan,
     desired: &Desired,
+    observed: &Observed,
     role_name: &str,
     role: &ObservedRole,
     source: &str,
@@ -593,7 +734,7 @@ fn plan_fargate_trust(
             return None;
         }
     };
-    let document = checked_trust(plan, role_name, Kind::Fargate, document)?;
+    let document = checked_trust(plan, observed, role_name, Kind::Fargate, document)?;
     Some(plan.push(
         Resource::Trust,
         role_name,

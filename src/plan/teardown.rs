@@ -3,9 +3,10 @@
 
 use super::{Action, Op, Plan, Resource};
 use crate::observe::{Observed, ObservedRole};
+use crate::ownership::{is_ours, service_account_is_ours};
 use crate::policy::{self, TrustState};
 use crate::recipe::{
-    Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, ROLE_ARN_ANNOTATION, is_ours,
+    Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, ROLE_ARN_ANNOTATION,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -43,20 +44,18 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
                 plan.unchanged(Resource::ServiceAccount, &who, kind, "does not exist");
                 None
             }
-            Some(sa) if sa.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGER) => {
-                Some(plan.push(
-                    Resource::ServiceAccount,
-                    &who,
-                    kind,
-                    Action::Delete,
-                    "created by kubectl-amp-iam",
-                    Some(Op::DeleteServiceAccount {
-                        namespace: ns.clone(),
-                        name: spec.service_account.clone(),
-                    }),
-                    &[],
-                ))
-            }
+            Some(sa) if service_account_is_ours(sa) => Some(plan.push(
+                Resource::ServiceAccount,
+                &who,
+                kind,
+                Action::Delete,
+                "created by kubectl-amp-iam",
+                Some(Op::DeleteServiceAccount {
+                    namespace: ns.clone(),
+                    name: spec.service_account.clone(),
+                }),
+                &[],
+            )),
             Some(sa) if sa.annotations.get(ROLE_ARN_ANNOTATION) == Some(&role_arn) => {
                 Some(plan.push(
                     Resource::ServiceAccount,
@@ -64,12 +63,14 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
                     kind,
                     Action::Update,
                     format!("remove {ROLE_ARN_ANNOTATION} (the account and its other fields stay)"),
-                    // Applying nothing drops the fields this manager owns.
-                    Some(Op::ApplyServiceAccount {
+                    // A guarded JSON patch, not an empty apply: an apply only
+                    // releases this manager's share, and the annotation would
+                    // stay wherever kubectl, Helm or eksctl also set it.
+                    Some(Op::RemoveAnnotation {
                         namespace: ns.clone(),
                         name: spec.service_account.clone(),
-                        annotations: BTreeMap::new(),
-                        labels: BTreeMap::new(),
+                        key: ROLE_ARN_ANNOTATION.to_string(),
+                        expected: role_arn.clone(),
                     }),
                     &[],
                 ))

@@ -15,59 +15,61 @@ use crate::recipe::{
 use futures::executor::block_on;
 use serde_json::{Value, json};
 
-const CLUSTER: &str = "demo";
-const REGION: &str = "us-east-1";
-const NS: &str = "prometheus";
-const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC";
-const HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/ABC";
-const PROVIDER: &str =
+pub(super) const CLUSTER: &str = "demo";
+pub(super) const REGION: &str = "us-east-1";
+pub(super) const NS: &str = "prometheus";
+pub(super) const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC";
+pub(super) const HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/ABC";
+pub(super) const PROVIDER: &str =
     "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC";
-const OTHER_PROVIDER: &str =
+pub(super) const OTHER_PROVIDER: &str =
     "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/OTHER";
 
-const INGEST_SA: &str = "amp-iamproxy-ingest-service-account";
-const INGEST_ROLE: &str = "amp-iamproxy-ingest-role";
-const INGEST_POLICY: &str = "AMPIngestPolicy";
-const INGEST_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role";
-const INGEST_POLICY_ARN: &str = "arn:aws:iam::111122223333:policy/AMPIngestPolicy";
-const INGEST_WHO: &str = "prometheus/amp-iamproxy-ingest-service-account";
-const QUERY_SA: &str = "amp-iamproxy-query-service-account";
-const QUERY_ROLE: &str = "amp-iamproxy-query-role";
-const QUERY_POLICY: &str = "AMPQueryPolicy";
-const QUERY_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/amp-iamproxy-query-role";
-const QUERY_POLICY_ARN: &str = "arn:aws:iam::111122223333:policy/AMPQueryPolicy";
+pub(super) const INGEST_SA: &str = "amp-iamproxy-ingest-service-account";
+pub(super) const INGEST_ROLE: &str = "amp-iamproxy-ingest-role";
+pub(super) const INGEST_POLICY: &str = "AMPIngestPolicy";
+pub(super) const INGEST_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role";
+pub(super) const INGEST_POLICY_ARN: &str = "arn:aws:iam::111122223333:policy/AMPIngestPolicy";
+pub(super) const INGEST_WHO: &str = "prometheus/amp-iamproxy-ingest-service-account";
+pub(super) const QUERY_SA: &str = "amp-iamproxy-query-service-account";
+pub(super) const QUERY_ROLE: &str = "amp-iamproxy-query-role";
+pub(super) const QUERY_POLICY: &str = "AMPQueryPolicy";
+pub(super) const QUERY_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/amp-iamproxy-query-role";
+pub(super) const QUERY_POLICY_ARN: &str = "arn:aws:iam::111122223333:policy/AMPQueryPolicy";
 
-const INGEST_ACTIONS: [&str; 4] = [
+pub(super) const INGEST_ACTIONS: [&str; 4] = [
     "aps:RemoteWrite",
     "aps:GetSeries",
     "aps:GetLabels",
     "aps:GetMetricMetadata",
 ];
-const QUERY_ACTIONS: [&str; 4] = [
+pub(super) const QUERY_ACTIONS: [&str; 4] = [
     "aps:QueryMetrics",
     "aps:GetSeries",
     "aps:GetLabels",
     "aps:GetMetricMetadata",
 ];
 
-const FARGATE_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/AmazonEKSFargatePodExecutionRole";
-const FARGATE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy";
-const SOURCE: &str = "arn:aws:eks:us-east-1:111122223333:fargateprofile/demo/*";
-const OTHER_SOURCE: &str = "arn:aws:eks:us-east-1:111122223333:fargateprofile/other/*";
+pub(super) const FARGATE_ROLE_ARN: &str =
+    "arn:aws:iam::111122223333:role/AmazonEKSFargatePodExecutionRole";
+pub(super) const FARGATE_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy";
+pub(super) const SOURCE: &str = "arn:aws:eks:us-east-1:111122223333:fargateprofile/demo/*";
+pub(super) const OTHER_SOURCE: &str = "arn:aws:eks:us-east-1:111122223333:fargateprofile/other/*";
 
 // ---------------------------------------------------------------------------
 // Fixtures
 
 /// An account and a cluster, as the fakes hold them.
-struct World {
-    aws: FakeAws,
-    k8s: FakeCluster,
+pub(super) struct World {
+    pub(super) aws: FakeAws,
+    pub(super) k8s: FakeCluster,
 }
 
 impl World {
     /// Cluster `demo` in us-east-1 with its issuer, namespace `prometheus`,
     /// nothing else.
-    fn fresh() -> World {
+    pub(super) fn fresh() -> World {
         World::in_partition("aws", ISSUER)
     }
 
@@ -86,19 +88,16 @@ impl World {
         }
     }
 
-    fn observe(&self, desired: &Desired) -> Observed {
-        let extras = Extras {
-            policy_tags: true,
-            role_trusts: true,
-        };
+    pub(super) fn observe(&self, desired: &Desired) -> Observed {
+        let extras = Extras { role_trusts: true };
         block_on(observe(&self.aws, Some(&self.k8s), desired, extras)).expect("observe")
     }
 
-    fn setup(&self, desired: &Desired) -> Plan {
+    pub(super) fn setup(&self, desired: &Desired) -> Plan {
         setup(desired, &self.observe(desired))
     }
 
-    fn teardown(&self, desired: &Desired) -> Plan {
+    pub(super) fn teardown(&self, desired: &Desired) -> Plan {
         teardown(desired, &self.observe(desired))
     }
 
@@ -131,12 +130,15 @@ impl World {
                 name,
                 annotations,
                 labels,
-            } => Some(block_on(k8s.apply_service_account(
+            } => Some(
+                block_on(k8s.apply_service_account(namespace, name, annotations, labels)).map(drop),
+            ),
+            Op::RemoveAnnotation {
                 namespace,
                 name,
-                annotations,
-                labels,
-            ))),
+                key,
+                expected,
+            } => Some(block_on(k8s.remove_annotation(namespace, name, key, expected)).map(drop)),
             Op::DeleteServiceAccount { namespace, name } => {
                 Some(block_on(k8s.delete_service_account(namespace, name)))
             }
@@ -174,12 +176,17 @@ impl World {
                 Op::UpdatePolicy {
                     arn,
                     document,
-                    delete_version,
+                    delete_first,
+                    delete_after,
                 } => {
-                    if let Some(v) = delete_version {
+                    if let Some(v) = delete_first {
                         aws.delete_policy_version(arn, v).await?;
                     }
-                    aws.create_policy_version(arn, document).await
+                    aws.create_policy_version(arn, document).await?;
+                    for v in delete_after {
+                        aws.delete_policy_version(arn, v).await?;
+                    }
+                    Ok(())
                 }
                 Op::DeletePolicy { arn, versions } => {
                     for v in versions {
@@ -198,6 +205,7 @@ impl World {
                 Op::AttachPolicy { role, policy_arn } => aws.attach_policy(role, policy_arn).await,
                 Op::CreateNamespace { .. }
                 | Op::ApplyServiceAccount { .. }
+                | Op::RemoveAnnotation { .. }
                 | Op::DeleteServiceAccount { .. } => unreachable!("cluster ops ran above"),
             }
         })
@@ -217,7 +225,7 @@ impl World {
 
     // Seeding ----------------------------------------------------------------
 
-    fn put_provider(&self, client_ids: &[&str], tags: Tags) -> String {
+    pub(super) fn put_provider(&self, client_ids: &[&str], tags: Tags) -> String {
         self.aws.put_provider(HOST, client_ids, tags)
     }
 
@@ -228,18 +236,18 @@ impl World {
     }
 }
 
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options {
         role_path: "/".into(),
         ..Options::default()
     }
 }
 
-fn desired(kinds: &[Kind]) -> Desired {
+pub(super) fn desired(kinds: &[Kind]) -> Desired {
     desired_with(kinds, options())
 }
 
-fn desired_with(kinds: &[Kind], options: Options) -> Desired {
+pub(super) fn desired_with(kinds: &[Kind], options: Options) -> Desired {
     Desired::new(
         kinds,
         &NameOverrides::default(),
@@ -259,7 +267,7 @@ fn fargate_with(options: Options) -> Desired {
 }
 
 /// The tags this tool puts on what it creates for cluster `demo`.
-fn ours() -> Tags {
+pub(super) fn ours() -> Tags {
     Tags::from([
         (MANAGED_BY.to_string(), MANAGER.to_string()),
         (CLUSTER_TAG.to_string(), CLUSTER.to_string()),
@@ -276,7 +284,7 @@ fn subject(sa: &str) -> IrsaSubject {
 }
 
 /// A statement trusting `namespace/sa` through `provider` (issuer `host`).
-fn irsa_statement(provider: &str, host: &str, namespace: &str, sa: &str) -> Value {
+pub(super) fn irsa_statement(provider: &str, host: &str, namespace: &str, sa: &str) -> Value {
     IrsaSubject {
         provider_arn: provider.into(),
         host_path: host.into(),
@@ -286,7 +294,7 @@ fn irsa_statement(provider: &str, host: &str, namespace: &str, sa: &str) -> Valu
     .statement()
 }
 
-fn trust(statements: Vec<Value>) -> Value {
+pub(super) fn trust(statements: Vec<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -320,7 +328,7 @@ fn parse(text: &str) -> Value {
 // Reading plans ----------------------------------------------------------------
 
 /// The one change for `resource` `name`; panics listing the plan otherwise.
-fn change<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a Change {
+pub(super) fn change<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a Change {
     let found: Vec<&Change> = plan
         .changes
         .iter()
@@ -352,7 +360,7 @@ fn op<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a Op {
 }
 
 /// The writes of a plan, one line each: `create role amp-iamproxy-ingest-role`.
-fn planned(plan: &Plan) -> Vec<String> {
+pub(super) fn planned(plan: &Plan) -> Vec<String> {
     plan.changes
         .iter()
         .filter(|c| c.op.is_some())
@@ -382,7 +390,7 @@ fn created_role(plan: &Plan, role: &str) -> (NewRole, TrustGrant) {
     }
 }
 
-fn assert_refused(plan: &Plan, resource: Resource, name: &str, says: &str) {
+pub(super) fn assert_refused(plan: &Plan, resource: Resource, name: &str, says: &str) {
     let c = change(plan, resource, name);
     assert_eq!(c.status, Status::Refused, "{c:?}");
     assert!(c.op.is_none());
@@ -613,7 +621,13 @@ fn role_path_boundary_and_extra_tags_reach_what_is_created() {
     opts.role_path = "/amp/".into();
     opts.permissions_boundary = Some("arn:aws:iam::111122223333:policy/Boundary".into());
     opts.tags = Tags::from([("team".to_string(), "obs".to_string())]);
-    let plan = World::fresh().setup(&desired_with(&[Kind::Ingest], opts));
+    let world = World::fresh();
+    world.aws.put_policy(
+        "Boundary",
+        &policy::permission_policy(&["aps:*"], "*"),
+        Tags::new(),
+    );
+    let plan = world.setup(&desired_with(&[Kind::Ingest], opts));
     let mut tags = ours();
     tags.insert("team".into(), "obs".into());
 
@@ -755,10 +769,21 @@ fn policy_scoped_to_star_is_narrowed_to_the_workspace_by_a_new_version() {
     let plan = world.setup(&d);
     let c = change(&plan, Resource::Policy, INGEST_POLICY);
     assert_eq!(c.action, Action::Update);
-    assert_eq!(
-        c.detail,
-        "new default version: resources +arn:aws:aps:us-east-1:111122223333:workspace/ws-1 -*"
+    assert!(
+        c.detail.starts_with(
+            "new default version: resources +arn:aws:aps:us-east-1:111122223333:workspace/ws-1 -*"
+        ),
+        "{}",
+        c.detail
     );
+    // The old default (every workspace) grants more: it goes once replaced.
+    let Op::UpdatePolicy { delete_after, .. } = op(&plan, Resource::Policy, INGEST_POLICY) else {
+        panic!()
+    };
+    assert_eq!(delete_after, &["v1".to_string()]);
+    world.apply(&plan);
+    let stored = world.aws.stored_policy(INGEST_POLICY).unwrap();
+    assert_eq!(stored.versions.len(), 1);
 }
 
 #[test]
@@ -773,7 +798,8 @@ fn policy_with_another_document_gets_a_new_default_version_with_the_difference()
     let Some(Op::UpdatePolicy {
         arn,
         document,
-        delete_version,
+        delete_first,
+        delete_after,
     }) = &c.op
     else {
         panic!("{c:?}")
@@ -783,7 +809,8 @@ fn policy_with_another_document_gets_a_new_default_version_with_the_difference()
         parse(document),
         policy::permission_policy(&INGEST_ACTIONS, "*")
     );
-    assert_eq!(delete_version, &None);
+    assert_eq!(delete_first, &None);
+    assert!(delete_after.is_empty(), "the old version grants less");
 
     world.apply(&plan);
     let stored = world.aws.stored_policy(INGEST_POLICY).unwrap();
@@ -809,12 +836,12 @@ fn policy_with_five_versions_deletes_the_oldest_non_default_one_first() {
     }
     let plan = world.setup(&desired(&[Kind::Ingest]));
     let c = change(&plan, Resource::Policy, INGEST_POLICY);
-    let Some(Op::UpdatePolicy { delete_version, .. }) = &c.op else {
+    let Some(Op::UpdatePolicy { delete_first, .. }) = &c.op else {
         panic!("{c:?}")
     };
-    assert_eq!(delete_version.as_deref(), Some("v2"));
+    assert_eq!(delete_first.as_deref(), Some("v2"));
     assert!(
-        c.detail.ends_with("(deletes the oldest version v2 first)"),
+        c.detail.contains("(deletes version v2 first: IAM keeps 5)"),
         "{}",
         c.detail
     );
@@ -838,10 +865,10 @@ fn policy_with_four_versions_needs_no_room() {
         );
     }
     let plan = world.setup(&desired(&[Kind::Ingest]));
-    let Op::UpdatePolicy { delete_version, .. } = op(&plan, Resource::Policy, INGEST_POLICY) else {
+    let Op::UpdatePolicy { delete_first, .. } = op(&plan, Resource::Policy, INGEST_POLICY) else {
         panic!()
     };
-    assert_eq!(delete_version, &None);
+    assert_eq!(delete_first, &None);
 }
 
 #[test]
@@ -884,9 +911,20 @@ fn role_trusting_another_subject_gets_ours_added_and_keeps_theirs() {
         format!("add trust for {INGEST_WHO} (keeping 1 existing statement(s))")
     );
     assert!(c.after.is_empty(), "the provider exists already");
-    assert_eq!(
-        updated_trust(&plan, INGEST_ROLE),
-        trust(vec![theirs, subject(INGEST_SA).statement()])
+    // Compacted: their statement's subject list gains ours.
+    let mut merged = theirs.clone();
+    merged["Condition"]["StringEquals"][format!("{HOST}:sub")] = json!([
+        "system:serviceaccount:monitoring:grafana",
+        format!("system:serviceaccount:{NS}:{INGEST_SA}")
+    ]);
+    assert_eq!(updated_trust(&plan, INGEST_ROLE), trust(vec![merged]));
+    // The role was not made by the tool and lets grafana in too: a finding.
+    assert!(
+        plan.findings
+            .iter()
+            .any(|f| f.resource == Resource::Role && f.risk.contains("monitoring")),
+        "{:?}",
+        plan.findings
     );
     // The ServiceAccount waits for the trust.
     let sa = change(&plan, Resource::ServiceAccount, INGEST_WHO);
@@ -939,30 +977,48 @@ fn guide_trust_without_audience_gets_the_aud_condition_in_place() {
     );
 }
 
-#[test]
-fn trust_that_would_exceed_2048_characters_is_refused_without_an_op() {
-    let world = World::fresh();
-    world.put_provider(&[STS_AUDIENCE], Tags::new());
-    // Other subjects, as many as fit the quota.
+/// Statements no compaction can merge (one service each), as many as keep
+/// the trust within `limit` characters.
+fn service_statements_within(limit: usize) -> Vec<Value> {
     let mut statements = Vec::new();
     loop {
-        let next = irsa_statement(PROVIDER, HOST, "apps", &format!("sa-{}", statements.len()));
+        let next = json!({"Effect": "Allow", "Principal": {"Service": format!("svc-{:03}.example.com", statements.len())}, "Action": "sts:AssumeRole"});
         let mut more = statements.clone();
         more.push(next);
-        if policy::minify(&trust(more.clone())).len() > policy::TRUST_POLICY_LIMIT {
-            break;
+        if policy::minify(&trust(more.clone())).len() > limit {
+            return statements;
         }
         statements = more;
     }
-    world
-        .aws
-        .put_role(INGEST_ROLE, &trust(statements), Tags::new(), &[]);
-    let plan = world.setup(&desired(&[Kind::Ingest]));
+}
+
+#[test]
+fn trust_over_the_default_quota_is_judged_by_the_accounts_real_quota() {
+    let world = World::fresh();
+    world.put_provider(&[STS_AUDIENCE], Tags::new());
+    world.aws.put_role(
+        INGEST_ROLE,
+        &trust(service_statements_within(policy::TRUST_POLICY_LIMIT)),
+        ours(),
+        &[],
+    );
+    let d = desired(&[Kind::Ingest]);
+    let mut observed = world.observe(&d);
+
+    // Over 2,048 with the quota unread: the plan asks for it.
+    let plan = setup(&d, &observed);
+    assert!(plan.needs_trust_quota);
+    assert_refused(&plan, Resource::Trust, INGEST_ROLE, "quota of 2048");
+
+    // The account's quota is the default: refused, naming it and how to raise it.
+    observed.trust_quota = Some(2048);
+    let plan = setup(&d, &observed);
+    assert!(!plan.needs_trust_quota);
     assert_refused(
         &plan,
         Resource::Trust,
         INGEST_ROLE,
-        "over IAM's limit of 2048",
+        "Role trust policy length",
     );
     assert_eq!(
         change(&plan, Resource::Trust, INGEST_ROLE).action,
@@ -973,6 +1029,54 @@ fn trust_that_would_exceed_2048_characters_is_refused_without_an_op() {
             .iter()
             .all(|c| !matches!(c.op, Some(Op::UpdateTrust { .. })))
     );
+
+    // Raised to 4,096: planned, and IAM (the fake enforces it) takes it.
+    observed.trust_quota = Some(4096);
+    let plan = setup(&d, &observed);
+    assert!(plan.refusals.is_empty(), "{:?}", plan.refusals);
+    assert!(policy::minify(&updated_trust(&plan, INGEST_ROLE)).len() > 2048);
+    let raised = World {
+        aws: FakeAws::new()
+            .with_cluster(CLUSTER, ISSUER)
+            .with_trust_quota(4096),
+        k8s: FakeCluster::new().with_namespace(NS),
+    };
+    raised.put_provider(&[STS_AUDIENCE], Tags::new());
+    raised.aws.put_role(
+        INGEST_ROLE,
+        &trust(service_statements_within(policy::TRUST_POLICY_LIMIT)),
+        ours(),
+        &[],
+    );
+    let mut observed = raised.observe(&d);
+    observed.trust_quota = Some(4096);
+    raised.apply(&setup(&d, &observed));
+}
+
+#[test]
+fn many_subjects_of_one_provider_are_compacted_into_one_statement() {
+    let world = World::fresh();
+    world.put_provider(&[STS_AUDIENCE], Tags::new());
+    // Other subjects of this cluster in one statement, as close to the quota
+    // as leaves no room for a statement of our own.
+    let mut subs: Vec<String> = Vec::new();
+    let doc = |subs: &[String]| {
+        let mut st = irsa_statement(PROVIDER, HOST, "apps", "sa");
+        st["Condition"]["StringEquals"][format!("{HOST}:sub")] = json!(subs);
+        trust(vec![st])
+    };
+    while policy::minify(&doc(&subs)).len() < policy::TRUST_POLICY_LIMIT - 100 {
+        subs.push(format!("system:serviceaccount:apps:sa-{}", subs.len()));
+    }
+    world.aws.put_role(INGEST_ROLE, &doc(&subs), ours(), &[]);
+    let plan = world.setup(&desired(&[Kind::Ingest]));
+    assert!(plan.refusals.is_empty(), "{:?}", plan.refusals);
+    assert!(!plan.needs_trust_quota);
+    let updated = updated_trust(&plan, INGEST_ROLE);
+    assert_eq!(policy::statements(&updated).len(), 1, "{updated}");
+    assert!(policy::minify(&updated).len() <= policy::TRUST_POLICY_LIMIT);
+    world.apply(&plan);
+    assert!(world.setup(&desired(&[Kind::Ingest])).is_converged());
 }
 
 #[test]
@@ -1768,13 +1872,14 @@ fn teardown_only_removes_the_annotation_of_a_service_account_that_pre_existed() 
     let plan = world.teardown(&d);
     let c = change(&plan, Resource::ServiceAccount, INGEST_WHO);
     assert_eq!(c.action, Action::Update);
+    // A guarded removal, not an empty apply (which only releases our share).
     assert_eq!(
         c.op,
-        Some(Op::ApplyServiceAccount {
+        Some(Op::RemoveAnnotation {
             namespace: NS.into(),
             name: INGEST_SA.into(),
-            annotations: BTreeMap::new(),
-            labels: BTreeMap::new()
+            key: ROLE_ARN_ANNOTATION.into(),
+            expected: INGEST_ROLE_ARN.into(),
         })
     );
     assert_eq!(

@@ -63,8 +63,12 @@ fn adding_a_subject_keeps_other_statements_and_subjects() {
     assert_eq!(s.state(&doc), TrustState::Missing);
     let out = s.add_to(&doc);
     let sts = statements(&out);
-    assert_eq!(sts.len(), 3);
-    assert_eq!(sts[0], &other.statement());
+    // The other subject's recipe statement takes ours into its sub list.
+    assert_eq!(sts.len(), 2);
+    assert_eq!(
+        sts[0]["Condition"]["StringEquals"][format!("{}:sub", s.host_path)],
+        json!([other.subject(), s.subject()])
+    );
     assert_eq!(sts[1], &foreign);
     assert_eq!(other.state(&out), TrustState::Trusted);
     assert_eq!(s.state(&out), TrustState::Trusted);
@@ -186,6 +190,9 @@ fn glob_matches_like_arnlike() {
     ));
     assert!(glob_match("*", ""));
     assert!(!glob_match("", "x"));
+    // A `*` in the pattern stays a wildcard where the text has a literal `*`.
+    assert!(glob_match("a*b", "a*xb"));
+    assert!(glob_match("arn:*/*", "arn:x/demo/*"));
 }
 
 #[test]
@@ -285,4 +292,710 @@ fn federated_mentions_are_found() {
         &fargate_trust_policy(SRC),
         &s.provider_arn
     ));
+}
+
+// ---------------------------------------------------------------------------
+// grants_beyond
+
+const INGEST: [&str; 4] = [
+    "aps:RemoteWrite",
+    "aps:GetSeries",
+    "aps:GetLabels",
+    "aps:GetMetricMetadata",
+];
+const WS_1: &str = "arn:aws:aps:us-east-1:111122223333:workspace/ws-1";
+
+fn allow(action: Value, resource: Value) -> Value {
+    json!({"Effect": "Allow", "Action": action, "Resource": resource})
+}
+
+fn doc(statements: Vec<Value>) -> Value {
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[test]
+fn the_recipe_grants_nothing_beyond_itself_in_any_spelling() {
+    let recipe = permission_policy(&INGEST, "*");
+    assert!(grants_beyond(&recipe, &recipe).is_empty());
+    // Statement an object, Action a string, names in other cases, a Sid.
+    let odd = json!({"Statement": {"Sid": "x", "Effect": "Allow",
+        "Action": "APS:remotewrite", "Resource": ["*"]}});
+    assert!(grants_beyond(&odd, &recipe).is_empty());
+    let upper = json!({"Statement": {"Effect": "Allow", "Action": ["APS:*"], "Resource": "*"}});
+    assert!(grants_beyond(&recipe, &upper).is_empty());
+}
+
+#[test]
+fn wildcard_grants_beyond_the_ingest_recipe_are_named() {
+    let old = permission_policy(&["iam:*", "aps:*", "aps:RemoteWrite"], "*");
+    let recipe = permission_policy(&INGEST, "*");
+    assert_eq!(grants_beyond(&old, &recipe), ["aps:* on *", "iam:* on *"]);
+    // And the other way round: the recipe is a subset of the wide policy.
+    assert!(grants_beyond(&recipe, &old).is_empty());
+    // `*` as an action covers and is covered only by `*`.
+    let star = permission_policy(&["*"], "*");
+    assert!(grants_beyond(&old, &star).is_empty());
+    assert_eq!(grants_beyond(&star, &old), ["* on *"]);
+}
+
+#[test]
+fn duplicates_across_statements_and_cases_are_reported_once_in_order() {
+    let old = doc(vec![
+        allow(json!(["iam:PassRole", "aps:*"]), json!("*")),
+        allow(json!("APS:*"), json!(["*"])),
+        allow(json!("ec2:*"), json!("*")),
+    ]);
+    let recipe = permission_policy(&INGEST, "*");
+    assert_eq!(
+        grants_beyond(&old, &recipe),
+        ["aps:* on *", "ec2:* on *", "iam:PassRole on *"]
+    );
+}
+
+#[test]
+fn action_patterns_cover_only_what_they_surely_cover() {
+    let old = permission_policy(&["aps:Get*"], "*");
+    assert!(grants_beyond(&old, &permission_policy(&["aps:*"], "*")).is_empty());
+    assert!(grants_beyond(&old, &permission_policy(&["aps:G?t*"], "*")).is_empty());
+    assert!(grants_beyond(&old, &permission_policy(&["APS:GET*"], "*")).is_empty());
+    // Get* is wider than every listed Get action and than a single `?`.
+    assert_eq!(
+        grants_beyond(&old, &permission_policy(&INGEST, "*")),
+        ["aps:Get* on *"]
+    );
+    assert_eq!(
+        grants_beyond(&old, &permission_policy(&["aps:Get?"], "*")),
+        ["aps:Get* on *"]
+    );
+    let exact = permission_policy(&["aps:GetSeries"], "*");
+    assert!(grants_beyond(&exact, &permission_policy(&["aps:Get?eries"], "*")).is_empty());
+}
+
+#[test]
+fn workspace_scoped_resources_are_compared_as_patterns() {
+    let scoped = permission_policy(&INGEST, WS_1);
+    let everywhere = permission_policy(&INGEST, "*");
+    assert!(grants_beyond(&scoped, &everywhere).is_empty());
+    let beyond = grants_beyond(&everywhere, &scoped);
+    assert_eq!(beyond.len(), 4);
+    assert!(beyond.contains(&"aps:RemoteWrite on *".to_string()));
+    let all_workspaces =
+        permission_policy(&INGEST, "arn:aws:aps:us-east-1:111122223333:workspace/*");
+    assert!(grants_beyond(&scoped, &all_workspaces).is_empty());
+    let other = permission_policy(&["aps:RemoteWrite"], WS_1);
+    let ws_2 = permission_policy(
+        &["aps:RemoteWrite"],
+        "arn:aws:aps:us-east-1:111122223333:workspace/ws-2",
+    );
+    assert_eq!(
+        grants_beyond(&ws_2, &other),
+        ["aps:RemoteWrite on arn:aws:aps:us-east-1:111122223333:workspace/ws-2"]
+    );
+    // ARNs are case-sensitive, unlike action names.
+    let upper = permission_policy(&["aps:RemoteWrite"], &WS_1.to_uppercase());
+    assert_eq!(grants_beyond(&upper, &other).len(), 1);
+}
+
+#[test]
+fn not_action_and_not_resource_always_count_as_beyond() {
+    let recipe = permission_policy(&INGEST, "*");
+    let not_action = json!({"Statement": [{"Effect": "Allow", "NotAction": ["iam:*", "sts:*"], "Resource": "*"}]});
+    assert_eq!(
+        grants_beyond(&not_action, &permission_policy(&["*"], "*")),
+        ["NotAction [iam:*, sts:*] on *"]
+    );
+    let not_resource = json!({"Statement": [{"Effect": "Allow", "Action": "aps:RemoteWrite", "NotResource": WS_1}]});
+    assert_eq!(
+        grants_beyond(&not_resource, &recipe),
+        [format!("aps:RemoteWrite on NotResource [{WS_1}]")]
+    );
+    // A NotAction statement of the new document is not reasoned about.
+    let new_not =
+        json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]});
+    assert_eq!(
+        grants_beyond(&permission_policy(&["aps:RemoteWrite"], "*"), &new_not),
+        ["aps:RemoteWrite on *"]
+    );
+}
+
+#[test]
+fn conditions_only_narrow_and_denies_are_ignored() {
+    let recipe = permission_policy(&INGEST, "*");
+    let mut conditional = recipe.clone();
+    conditional["Statement"][0]["Condition"] =
+        json!({"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]}});
+    // An old conditional grant is covered by an unconditioned one …
+    assert!(grants_beyond(&conditional, &recipe).is_empty());
+    // … but a new conditional statement covers nothing.
+    assert_eq!(grants_beyond(&recipe, &conditional).len(), 4);
+    // An empty Condition is no condition.
+    let mut empty = recipe.clone();
+    empty["Statement"][0]["Condition"] = json!({});
+    assert!(grants_beyond(&recipe, &empty).is_empty());
+    let deny_iam = json!({"Effect": "Deny", "Action": "iam:*", "Resource": "*"});
+    let old = doc(vec![
+        deny_iam.clone(),
+        allow(json!("aps:RemoteWrite"), json!("*")),
+    ]);
+    assert!(grants_beyond(&old, &recipe).is_empty());
+    // A Deny in the new document does not make it grant more.
+    let new = doc(vec![
+        json!({"Effect": "Deny", "Action": "aps:*", "Resource": "*"}),
+        allow(json!("aps:RemoteWrite"), json!("*")),
+    ]);
+    assert!(grants_beyond(&permission_policy(&["aps:RemoteWrite"], "*"), &new).is_empty());
+}
+
+#[test]
+fn odd_documents_grant_nothing_and_do_not_panic() {
+    let recipe = permission_policy(&INGEST, "*");
+    for odd in [
+        json!(null),
+        json!("text"),
+        json!([1, 2]),
+        json!({"Statement": 7}),
+        json!({"Statement": [null, 1, "x", {"Effect": "Allow"}, {"Effect": "Allow", "Action": 5, "Resource": {"a": 1}}]}),
+    ] {
+        assert!(grants_beyond(&odd, &recipe).is_empty(), "{odd}");
+        assert_eq!(grants_beyond(&recipe, &odd).len(), 4, "{odd}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trust compaction
+
+fn other_subject(sa: &str) -> IrsaSubject {
+    IrsaSubject {
+        namespace: "apps".into(),
+        service_account: sa.into(),
+        ..subject()
+    }
+}
+
+fn sub_of(st: &Value, s: &IrsaSubject) -> Value {
+    st["Condition"]["StringEquals"][format!("{}:sub", s.host_path)].clone()
+}
+
+#[test]
+fn compaction_adds_the_subject_to_a_recipe_statement_and_saves_characters() {
+    let s = subject();
+    let a = other_subject("a");
+    let mut recipe = a.statement();
+    recipe["Sid"] = json!("shared");
+    let doc = doc(vec![recipe]);
+    let out = s.add_to(&doc);
+    let sts = statements(&out);
+    assert_eq!(sts.len(), 1);
+    assert_eq!(sts[0]["Sid"], "shared");
+    assert_eq!(sub_of(sts[0], &s), json!([a.subject(), s.subject()]));
+    assert_eq!(s.state(&out), TrustState::Trusted);
+    assert_eq!(a.state(&out), TrustState::Trusted);
+    assert!(
+        irsa_trust_findings(&out, &s).len() == 1,
+        "a is the other subject"
+    );
+    let appended = with_statements(&doc, vec![statements(&doc)[0].clone(), s.statement()]);
+    assert!(compact_size(&out) < compact_size(&appended));
+    // A list grows in its order, ours last; aud may be a one-element list.
+    let b = other_subject("b");
+    let mut listed = a.statement();
+    listed["Condition"]["StringEquals"][format!("{}:sub", s.host_path)] =
+        json!([b.subject(), a.subject()]);
+    listed["Condition"]["StringEquals"][format!("{}:aud", s.host_path)] = json!([STS_AUDIENCE]);
+    listed["Action"] = json!(["sts:assumerolewithwebidentity"]);
+    listed["Principal"]["Federated"] = json!([s.provider_arn]);
+    let out = s.add_to(&doc_one(listed));
+    assert_eq!(statements(&out).len(), 1);
+    assert_eq!(
+        sub_of(statements(&out)[0], &s),
+        json!([b.subject(), a.subject(), s.subject()])
+    );
+}
+
+fn doc_one(st: Value) -> Value {
+    json!({"Version": "2012-10-17", "Statement": st})
+}
+
+#[test]
+fn compaction_fills_a_shared_role_with_far_more_subjects() {
+    let s = subject();
+    let (mut appended, mut compacted) = (doc(vec![]), doc(vec![]));
+    for i in 0..20 {
+        let next = other_subject(&format!("sa-{i}"));
+        compacted = next.add_to(&compacted);
+        appended = with_statements(
+            &appended,
+            statements(&appended)
+                .into_iter()
+                .cloned()
+                .chain([next.statement()])
+                .collect(),
+        );
+    }
+    assert_eq!(statements(&compacted).len(), 1);
+    assert!(compact_size(&appended) > TRUST_POLICY_LIMIT);
+    assert!(compact_size(&s.add_to(&compacted)) < TRUST_POLICY_LIMIT);
+}
+
+#[test]
+fn only_the_exact_recipe_shape_is_compacted() {
+    let s = subject();
+    let a = other_subject("a");
+    type Change = Box<dyn Fn(&mut Value)>;
+    let variants: Vec<(&str, Change)> = vec![
+        ("deny", Box::new(|st| st["Effect"] = json!("Deny"))),
+        (
+            "two providers",
+            Box::new(|st| {
+                st["Principal"]["Federated"] =
+                    json!([subject().provider_arn, "arn:aws:iam::1:oidc-provider/x"])
+            }),
+        ),
+        (
+            "another principal too",
+            Box::new(|st| st["Principal"]["AWS"] = json!("444455556666")),
+        ),
+        (
+            "another provider",
+            Box::new(|st| st["Principal"]["Federated"] = json!("arn:aws:iam::1:oidc-provider/x")),
+        ),
+        (
+            "two actions",
+            Box::new(|st| {
+                st["Action"] = json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"])
+            }),
+        ),
+        ("sts:*", Box::new(|st| st["Action"] = json!("sts:*"))),
+        (
+            "an extra condition key",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"]["aws:RequestedRegion"] = json!("us-east-1")
+            }),
+        ),
+        (
+            "an extra operator",
+            Box::new(|st| st["Condition"]["StringLike"] = json!({"x": "y*"})),
+        ),
+        (
+            "no aud",
+            Box::new(|st| {
+                if let Some(eq) = st["Condition"]["StringEquals"].as_object_mut() {
+                    eq.retain(|k, _| k.ends_with(":sub"));
+                }
+            }),
+        ),
+        (
+            "another aud",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"][format!("{}:aud", subject().host_path)] =
+                    json!([STS_AUDIENCE, "other"])
+            }),
+        ),
+        (
+            "a non-string sub",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"][format!("{}:sub", subject().host_path)] = json!([1])
+            }),
+        ),
+        (
+            "StringLike",
+            Box::new(|st| {
+                let eq = st["Condition"]["StringEquals"].take();
+                st["Condition"] = json!({"StringLike": eq});
+            }),
+        ),
+        (
+            "a NotAction",
+            Box::new(|st| st["NotAction"] = json!("iam:*")),
+        ),
+    ];
+    for (what, change) in variants {
+        let mut st = a.statement();
+        change(&mut st);
+        let before = doc(vec![st.clone()]);
+        let out = s.add_to(&before);
+        let sts = statements(&out);
+        assert_eq!(sts.len(), 2, "{what}");
+        assert_eq!(sts[0], &st, "{what}: untouched");
+        assert_eq!(sts[1], &s.statement(), "{what}");
+    }
+}
+
+#[test]
+fn removing_undoes_a_compaction() {
+    let s = subject();
+    let a = other_subject("a");
+    let single = doc(vec![a.statement()]);
+    let compacted = s.add_to(&single);
+    let back = s.remove_from(&compacted);
+    assert_eq!(back, single, "a string again, as before");
+    let b = other_subject("b");
+    let listed = b.add_to(&single);
+    let compacted = s.add_to(&listed);
+    assert_eq!(
+        sub_of(statements(&compacted)[0], &s),
+        json!([a.subject(), b.subject(), s.subject()])
+    );
+    assert_eq!(s.remove_from(&compacted), listed);
+    // Removing from the middle keeps the others' order.
+    let c = other_subject("c");
+    let three = c.add_to(&compacted);
+    let out = s.remove_from(&three);
+    assert_eq!(
+        sub_of(statements(&out)[0], &s),
+        json!([a.subject(), b.subject(), c.subject()])
+    );
+    // Removing every subject removes the statement.
+    let out = b.remove_from(&a.remove_from(&s.remove_from(&compacted)));
+    assert!(statements(&out).is_empty());
+}
+
+#[test]
+fn compact_size_counts_characters_not_bytes_or_whitespace() {
+    let mut doc = subject().trust_policy();
+    let plain = compact_size(&doc);
+    assert_eq!(plain, minify(&doc).len());
+    doc["Statement"][0]["Sid"] = json!("Café");
+    assert_eq!(
+        compact_size(&doc),
+        plain + r#","Sid":"Café""#.chars().count()
+    );
+    assert_eq!(compact_size(&doc) + 1, minify(&doc).len(), "é is two bytes");
+    let pretty = serde_json::to_string_pretty(&doc).unwrap();
+    let reparsed: Value = serde_json::from_str(&pretty).unwrap();
+    assert_eq!(compact_size(&reparsed), compact_size(&doc));
+}
+
+// ---------------------------------------------------------------------------
+// Trust findings
+
+fn risks(findings: &[TrustFinding]) -> Vec<&str> {
+    findings.iter().map(|f| f.risk.as_str()).collect()
+}
+
+fn irsa(doc: &Value) -> Vec<TrustFinding> {
+    irsa_trust_findings(doc, &subject())
+}
+
+fn with_condition(condition: Value) -> Value {
+    let mut st = subject().statement();
+    st["Condition"] = condition;
+    doc(vec![st])
+}
+
+#[test]
+fn the_irsa_recipe_has_no_findings_in_any_spelling() {
+    let s = subject();
+    assert!(irsa(&s.trust_policy()).is_empty());
+    let (sub, aud) = (
+        format!("{}:sub", s.host_path),
+        format!("{}:aud", s.host_path),
+    );
+    let odd = json!({"Statement": {"Sid": "x", "Effect": "Allow",
+        "Principal": {"Federated": [s.provider_arn]},
+        "Action": ["STS:AssumeRoleWithWebIdentity"],
+        "Condition": {"StringEquals": {sub.clone(): [s.subject()], aud.clone(): [STS_AUDIENCE]},
+            "StringLike": {sub.clone(): "system:serviceaccount:*:*"}}}});
+    assert!(irsa(&odd).is_empty(), "{:?}", irsa(&odd));
+    // Denies narrow; they are not findings.
+    let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "sts:*"});
+    assert!(irsa(&doc(vec![s.statement(), deny])).is_empty());
+    // Our subject alone without aud: the planner fixes that statement itself.
+    assert!(irsa(&guide_trust(&s)).is_empty());
+    // A StringLike of exactly our subject names only us.
+    assert!(
+        irsa(&with_condition(json!({"StringLike": {sub: s.subject()},
+        "StringEquals": {aud: STS_AUDIENCE}})))
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_shared_sub_list_names_the_other_service_accounts() {
+    let s = subject();
+    let key = format!("{}:sub", s.host_path);
+    let aud = format!("{}:aud", s.host_path);
+    let shared = with_condition(json!({"StringEquals": {
+        key.clone(): [s.subject(), "system:serviceaccount:apps:a", "system:serviceaccount:apps:b"],
+        aud.clone(): STS_AUDIENCE}}));
+    assert_eq!(
+        irsa(&shared),
+        [TrustFinding {
+            statement: "statement #1".into(),
+            risk: "lets other ServiceAccounts of the cluster assume it (apps/a, apps/b)".into()
+        }]
+    );
+    // Without aud the shared statement also takes tokens for any audience
+    // (add_to leaves it alone and adds a statement of ours).
+    let no_aud = with_condition(json!({"StringEquals": {
+        key.clone(): [s.subject(), "system:serviceaccount:apps:a"]}}));
+    assert_eq!(
+        risks(&irsa(&no_aud)),
+        [
+            "lets other ServiceAccounts of the cluster assume it (apps/a)",
+            "trusts prometheus/amp-iamproxy-ingest-service-account, apps/a without the aud condition"
+        ]
+    );
+    // A statement for other subjects only is a finding too.
+    let others = doc(vec![s.statement(), other_subject("a").statement()]);
+    assert_eq!(
+        irsa(&others),
+        [TrustFinding {
+            statement: "statement #2".into(),
+            risk: "lets other ServiceAccounts of the cluster assume it (apps/a)".into()
+        }]
+    );
+    // Conditions are ANDed: a StringLike that rules the others out narrows.
+    let narrowed = with_condition(json!({
+        "StringEquals": {key.clone(): [s.subject(), "system:serviceaccount:apps:a"], aud: STS_AUDIENCE},
+        "StringLike": {key: "system:serviceaccount:prometheus:*"}}));
+    assert!(irsa(&narrowed).is_empty());
+}
+
+#[test]
+fn wildcards_and_missing_conditions_are_findings() {
+    let s = subject();
+    let (sub, aud) = (
+        format!("{}:sub", s.host_path),
+        format!("{}:aud", s.host_path),
+    );
+    let any = with_condition(
+        json!({"StringLike": {sub.clone(): "system:serviceaccount:*:*"},
+        "StringEquals": {aud.clone(): STS_AUDIENCE}}),
+    );
+    assert_eq!(
+        risks(&irsa(&any)),
+        [
+            "lets any ServiceAccount of the cluster assume it (StringLike sub system:serviceaccount:*:*)"
+        ]
+    );
+    let namespace = with_condition(
+        json!({"StringLike": {sub.clone(): ["system:serviceaccount:prometheus:*"]}}),
+    );
+    assert_eq!(
+        risks(&irsa(&namespace)),
+        [
+            "lets other ServiceAccounts of the cluster assume it (StringLike sub system:serviceaccount:prometheus:*)",
+            "trusts system:serviceaccount:prometheus:* without the aud condition"
+        ]
+    );
+    let no_sub = with_condition(json!({"StringEquals": {aud.clone(): STS_AUDIENCE}}));
+    assert_eq!(
+        risks(&irsa(&no_sub)),
+        ["has no sub condition: any ServiceAccount of the cluster can assume it"]
+    );
+    let mut none = s.statement();
+    none.as_object_mut().map(|m| m.remove("Condition"));
+    assert_eq!(
+        risks(&irsa(&doc(vec![none]))),
+        [
+            "has no sub condition: any ServiceAccount of the cluster can assume it",
+            "trusts any ServiceAccount of the cluster without the aud condition"
+        ]
+    );
+    let negated = with_condition(
+        json!({"StringNotEquals": {sub: "system:serviceaccount:kube-system:x"},
+        "StringEquals": {aud: STS_AUDIENCE}}),
+    );
+    assert_eq!(irsa(&negated).len(), 1);
+    assert!(irsa(&negated)[0].risk.contains("StringNotEquals"));
+}
+
+#[test]
+fn an_audience_other_than_sts_is_a_finding_even_for_our_subject() {
+    let s = subject();
+    let (sub, aud) = (
+        format!("{}:sub", s.host_path),
+        format!("{}:aud", s.host_path),
+    );
+    let other = with_condition(
+        json!({"StringEquals": {sub: s.subject(), aud: ["sts.amazonaws.com", "vault"]}}),
+    );
+    assert_eq!(
+        risks(&irsa(&other)),
+        [
+            "accepts tokens of prometheus/amp-iamproxy-ingest-service-account issued for audience vault, not only sts.amazonaws.com"
+        ]
+    );
+    // A second statement of ours without aud is not the one the planner fixes.
+    let twice = doc(vec![s.statement(), statements(&guide_trust(&s))[0].clone()]);
+    assert_eq!(
+        irsa(&twice),
+        [TrustFinding {
+            statement: "statement #2".into(),
+            risk: "trusts prometheus/amp-iamproxy-ingest-service-account without the aud condition"
+                .into()
+        }]
+    );
+}
+
+#[test]
+fn other_principals_are_named() {
+    let s = subject();
+    let st = |principal: Value| json!({"Sid": "Extra", "Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"});
+    let cases = [
+        (
+            json!({"AWS": "444455556666"}),
+            "lets AWS account 444455556666 assume it",
+        ),
+        (
+            json!({"AWS": ["arn:aws:iam::444455556666:root"]}),
+            "lets AWS account 444455556666 assume it",
+        ),
+        (
+            json!({"AWS": "arn:aws:iam::444455556666:role/ci"}),
+            "lets AWS principal arn:aws:iam::444455556666:role/ci assume it",
+        ),
+        (
+            json!({"AWS": "*"}),
+            "lets any AWS principal assume it (Principal AWS \"*\")",
+        ),
+        (json!("*"), "lets anyone assume it (Principal \"*\")"),
+        (
+            json!({"Service": "ec2.amazonaws.com"}),
+            "lets service ec2.amazonaws.com assume it",
+        ),
+        (
+            json!({"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}),
+            "lets another identity provider arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com assume it",
+        ),
+    ];
+    for (principal, risk) in cases {
+        let found = irsa(&doc(vec![s.statement(), st(principal)]));
+        assert_eq!(
+            found,
+            [TrustFinding {
+                statement: "Sid \"Extra\"".into(),
+                risk: risk.into()
+            }]
+        );
+    }
+    let not = json!({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"});
+    assert_eq!(irsa(&doc(vec![not])).len(), 1);
+    // Our provider next to another one in the same statement.
+    let mut both = s.statement();
+    both["Principal"]["Federated"] = json!([s.provider_arn, "arn:aws:iam::1:saml-provider/corp"]);
+    assert_eq!(
+        risks(&irsa(&doc(vec![both]))),
+        ["lets another identity provider arn:aws:iam::1:saml-provider/corp assume it"]
+    );
+}
+
+#[test]
+fn actions_beyond_web_identity_are_findings() {
+    let s = subject();
+    for (action, risk) in [
+        (
+            json!("sts:*"),
+            "allows sts:* as well as sts:AssumeRoleWithWebIdentity to the cluster's ServiceAccounts",
+        ),
+        (
+            json!("*"),
+            "allows * as well as sts:AssumeRoleWithWebIdentity to the cluster's ServiceAccounts",
+        ),
+        (
+            json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
+            "allows sts:TagSession as well as sts:AssumeRoleWithWebIdentity to the cluster's ServiceAccounts",
+        ),
+        (
+            json!("sts:AssumeRole"),
+            "allows sts:AssumeRole instead of sts:AssumeRoleWithWebIdentity to the cluster's ServiceAccounts",
+        ),
+    ] {
+        let mut st = s.statement();
+        st["Action"] = action;
+        assert_eq!(risks(&irsa(&doc(vec![st]))), [risk]);
+    }
+    let mut not = s.statement();
+    not.as_object_mut().map(|m| m.remove("Action"));
+    not["NotAction"] = json!("iam:*");
+    assert_eq!(
+        risks(&irsa(&doc(vec![not]))),
+        ["allows every action but NotAction [iam:*] to the cluster's ServiceAccounts"]
+    );
+}
+
+#[test]
+fn odd_trust_documents_do_not_panic() {
+    let s = subject();
+    let (sub, aud) = (
+        format!("{}:sub", s.host_path),
+        format!("{}:aud", s.host_path),
+    );
+    for odd in [
+        json!(null),
+        json!({"Statement": "x"}),
+        json!({"Statement": [null, 3, {"Effect": "Allow"}]}),
+        with_condition(json!("x")),
+        with_condition(json!({"StringEquals": "x"})),
+        with_condition(json!({"StringEquals": {sub.clone(): {"a": 1}, aud.clone(): [[1]]}})),
+        with_condition(json!({"StringEquals": {sub.clone(): [], aud.clone(): 5}})),
+        with_condition(json!({"ForAnyValue:StringLike": {sub.clone(): ["*"]}})),
+        doc(vec![
+            json!({"Effect": "Allow", "Principal": 5, "Action": "sts:AssumeRole"}),
+        ]),
+        doc(vec![
+            json!({"Effect": "Allow", "Principal": {"AWS": {"x": 1}}}),
+        ]),
+    ] {
+        let _ = irsa_trust_findings(&odd, &s);
+        let _ = fargate_trust_findings(&odd, SRC);
+        let _ = s.add_to(&odd);
+        let _ = s.remove_from(&odd);
+    }
+    // Unreadable principals are reported, not skipped.
+    let five = doc(vec![
+        json!({"Effect": "Allow", "Principal": 5, "Action": "sts:AssumeRole"}),
+    ]);
+    assert_eq!(irsa(&five).len(), 1);
+}
+
+#[test]
+fn fargate_findings_skip_fargate_and_name_everyone_else() {
+    assert!(fargate_trust_findings(&fargate_trust_policy(SRC), SRC).is_empty());
+    // Another cluster's or no SourceArn: fargate_trust's business, not a finding.
+    let other = fargate_trust_policy("arn:aws:eks:us-east-1:111122223333:fargateprofile/other/*");
+    assert!(fargate_trust_findings(&other, SRC).is_empty());
+    let bare = json!({"Statement": {"Effect": "Allow", "Principal": {"Service": FARGATE_SERVICE}, "Action": "sts:AssumeRole"}});
+    assert!(fargate_trust_findings(&bare, SRC).is_empty());
+    let ec2_too = json!({"Statement": [{"Effect": "Allow",
+        "Principal": {"Service": [FARGATE_SERVICE, "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]});
+    assert_eq!(
+        fargate_trust_findings(&ec2_too, SRC),
+        [TrustFinding {
+            statement: "statement #1".into(),
+            risk: "lets service ec2.amazonaws.com assume it".into()
+        }]
+    );
+    let wide = doc(vec![
+        fargate_statement(SRC),
+        json!({"Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "sts:AssumeRole"}),
+        json!({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+        json!({"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"}),
+    ]);
+    assert_eq!(
+        fargate_trust_findings(&wide, SRC),
+        [
+            TrustFinding {
+                statement: "statement #2".into(),
+                risk: "lets AWS account 444455556666 assume it".into()
+            },
+            TrustFinding {
+                statement: "statement #3".into(),
+                risk: "lets anyone assume it (Principal \"*\")".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn findings_serialize_for_json_output() {
+    let f = TrustFinding {
+        statement: "Sid \"x\"".into(),
+        risk: "lets service ec2.amazonaws.com assume it".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&f).unwrap(),
+        json!({"statement": "Sid \"x\"", "risk": "lets service ec2.amazonaws.com assume it"})
+    );
 }

@@ -14,19 +14,24 @@ pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 pub const CLUSTER: &str = "demo";
 
-/// Where the moto server comes from: `MOTO_SERVER`, else the project's `.venv`
-/// (created by `scripts/test.sh` / `.ci/run`).
-fn moto_server() -> PathBuf {
+/// How moto is started: `MOTO_SERVER` as is (a `moto_server` executable; the
+/// trust-policy quota is then moto's own: reported, never enforced), else
+/// tests/support/moto_server.py, which emulates IAM's trust-policy quota, run
+/// by the project's `.venv` Python (created by `scripts/test.sh` / `.ci/run`).
+fn moto_server() -> Command {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
-        return PathBuf::from(p);
+        return Command::new(p);
     }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
     assert!(
-        p.exists(),
-        "moto_server not found at {}: run scripts/test.sh (it creates .venv with moto[server]) or set MOTO_SERVER",
-        p.display()
+        python.exists(),
+        "{} not found: run scripts/test.sh (it creates .venv with moto[server]) or set MOTO_SERVER",
+        python.display()
     );
-    p
+    let mut cmd = Command::new(python);
+    cmd.arg(root.join("tests/support/moto_server.py"));
+    cmd
 }
 
 fn free_port() -> u16 {
@@ -80,29 +85,62 @@ impl Drop for Env {
     }
 }
 
+/// How a test wants the emulated AWS account; `Default` is what [`Env::start`] gives.
+#[derive(Debug, Clone, Default)]
+pub struct EnvOptions {
+    /// The account's quota for a role trust policy, in characters: what
+    /// GetAccountSummary reports as `AssumeRolePolicySizeQuota`, and what
+    /// CreateRole / UpdateAssumeRolePolicy enforce (409 `LimitExceeded`).
+    /// None: IAM's default, 2,048.
+    pub trust_quota: Option<usize>,
+}
+
 impl Env {
     /// moto with cluster `demo` in us-east-1, the API stand-in, and an
     /// update-kubeconfig style kubeconfig whose context namespace is `prometheus`.
     pub async fn start() -> Env {
+        Env::start_with(EnvOptions::default()).await
+    }
+
+    /// [`Env::start`] in an account whose trust-policy quota was raised (or lowered) to `quota`.
+    pub async fn start_with_trust_quota(quota: usize) -> Env {
+        Env::start_with(EnvOptions {
+            trust_quota: Some(quota),
+        })
+        .await
+    }
+
+    /// [`Env::start`] with `options`.
+    pub async fn start_with(options: EnvOptions) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let recording = dir.path().join("moto-recording");
-        let moto = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let log_path = dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path).expect("create moto.log");
+        let mut cmd = moto_server();
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ENABLE_RECORDING", "true")
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
+            .stderr(log);
+        match options.trust_quota {
+            Some(quota) => cmd.env("MOTO_TRUST_POLICY_QUOTA", quota.to_string()),
+            None => cmd.env_remove("MOTO_TRUST_POLICY_QUOTA"),
+        };
+        let mut moto = cmd.spawn().expect("start moto");
         let moto_url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
+            let exited = moto.try_wait().ok().flatten();
+            let late = Instant::now() >= deadline;
+            if exited.is_some() || late {
+                let _ = moto.kill();
+                let _ = moto.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let how = exited.map_or("did not start".to_string(), |s| format!("exited ({s})"));
+                panic!("moto {how} on port {port}; its stderr:\n{log}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -1,0 +1,87 @@
+"""moto's server, with IAM's quota on a role's trust policy emulated.
+
+Run as `.venv/bin/python tests/support/moto_server.py -H 127.0.0.1 -p PORT`
+(the end-to-end harness does): the arguments are moto_server's.
+
+moto (5.1.x) reports `AssumeRolePolicySizeQuota = 2048` in GetAccountSummary
+but accepts trust policies of any size. Real IAM refuses a CreateRole or an
+UpdateAssumeRolePolicy whose trust policy, whitespace not counted, is longer
+than the account's quota: HTTP 409, code `LimitExceeded`, message
+`Cannot exceed quota for ACLSizePerRole: 2048`. This launcher makes moto do
+the same, with the quota taken from `MOTO_TRUST_POLICY_QUOTA` (default 2048,
+IAM's default; accounts can have it raised to 4096 or more). Everything else
+is moto's own behaviour.
+"""
+
+import os
+import sys
+
+from moto.iam import models as iam_models
+from moto.iam.exceptions import LimitExceededException
+from moto.server import main
+
+DEFAULT_QUOTA = 2048
+
+
+def configured_quota():
+    raw = os.environ.get("MOTO_TRUST_POLICY_QUOTA", "").strip()
+    if not raw:
+        return DEFAULT_QUOTA
+    try:
+        quota = int(raw)
+    except ValueError:
+        sys.exit(f"MOTO_TRUST_POLICY_QUOTA must be a positive integer, not {raw!r}")
+    if quota <= 0:
+        sys.exit(f"MOTO_TRUST_POLICY_QUOTA must be a positive integer, not {raw!r}")
+    return quota
+
+
+QUOTA = configured_quota()
+
+
+def counted_length(document):
+    """The size IAM compares with the quota: characters, whitespace not counted."""
+    return sum(1 for c in document or "" if not c.isspace())
+
+
+def check_trust_quota(backend, document):
+    quota = backend.account_summary._assume_role_policy_size_quota
+    if counted_length(document) > quota:
+        raise LimitExceededException(f"Cannot exceed quota for ACLSizePerRole: {quota}")
+
+
+# GetAccountSummary reports the configured quota (also after a moto reset,
+# which builds new backends and so new summaries).
+_summary_init = iam_models.AccountSummary.__init__
+
+
+def summary_init(self, iam_backend):
+    _summary_init(self, iam_backend)
+    self._assume_role_policy_size_quota = QUOTA
+
+
+iam_models.AccountSummary.__init__ = summary_init
+
+_create_role = iam_models.IAMBackend.create_role
+
+
+def create_role(self, role_name, assume_role_policy_document, *args, **kwargs):
+    check_trust_quota(self, assume_role_policy_document)
+    return _create_role(self, role_name, assume_role_policy_document, *args, **kwargs)
+
+
+iam_models.IAMBackend.create_role = create_role
+
+_update_assume_role_policy = iam_models.IAMBackend.update_assume_role_policy
+
+
+def update_assume_role_policy(self, role_name, policy_document):
+    self.get_role(role_name)  # a missing role is NoSuchEntity, as in IAM
+    check_trust_quota(self, policy_document)
+    return _update_assume_role_policy(self, role_name, policy_document)
+
+
+iam_models.IAMBackend.update_assume_role_policy = update_assume_role_policy
+
+if __name__ == "__main__":
+    sys.exit(main())
