@@ -2,7 +2,10 @@
 # Installs kubectl-amp-iam and shows its main job on a local emulated setup,
 # no AWS account needed: moto (an AWS emulator) with an EKS cluster "demo",
 # a Kubernetes API stand-in, and a kubeconfig like `aws eks update-kubeconfig`
-# writes. Then: setup, a re-run that changes nothing, status, fargate, teardown.
+# writes. Then: setup, a re-run that changes nothing, status, fargate, a
+# context for another account (refused before any write), teardown.
+# The stand-in is not at the endpoint moto invents for the cluster, so every
+# run also shows the API server check's warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -59,5 +62,10 @@ run kubectl amp-iam setup -n prometheus
 run kubectl amp-iam setup -n prometheus
 run kubectl amp-iam status -n prometheus
 run kubectl amp-iam setup fargate
+# A context naming account 111122223333 while the credentials are for
+# 123456789012: refused (exit 4), and with -o json one error document.
+sed 's/123456789012/111122223333/g' "$work/kubeconfig" >"$work/kubeconfig-other-account"
+KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam setup -n prometheus
+KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam status -n prometheus -o json
 run kubectl amp-iam teardown -n prometheus
 run kubectl amp-iam status -n prometheus

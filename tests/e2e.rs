@@ -3,92 +3,17 @@
 
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/iam_reads.rs"]
+mod iam_reads;
 #[path = "support/kube_standin.rs"]
 mod kube_standin;
 
 use harness::{ACCOUNT, Env};
+use iam_reads::{
+    INGEST_SA, QUERY_SA, ROLE_ARN, annotation, attached, default_document, policy_arn, role_arn,
+    trust_of,
+};
 use serde_json::Value;
-
-const INGEST_SA: &str = "amp-iamproxy-ingest-service-account";
-const QUERY_SA: &str = "amp-iamproxy-query-service-account";
-const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";
-
-fn role_arn(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
-}
-
-fn policy_arn(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
-}
-
-fn decode(doc: &str) -> Value {
-    let text = percent_encoding::percent_decode_str(doc).decode_utf8_lossy();
-    serde_json::from_str(&text).expect("policy JSON")
-}
-
-async fn trust_of(env: &Env, role: &str) -> Value {
-    let r = env
-        .iam
-        .get_role()
-        .role_name(role)
-        .send()
-        .await
-        .expect("get role");
-    decode(
-        r.role()
-            .and_then(|r| r.assume_role_policy_document())
-            .expect("trust"),
-    )
-}
-
-async fn attached(env: &Env, role: &str) -> Vec<String> {
-    let out = env
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .expect("list attached");
-    out.attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn().map(str::to_string))
-        .collect()
-}
-
-async fn default_document(env: &Env, policy: &str) -> Value {
-    let arn = policy_arn(policy);
-    let p = env
-        .iam
-        .get_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .expect("get policy");
-    let v = p
-        .policy()
-        .and_then(|p| p.default_version_id())
-        .expect("default version")
-        .to_string();
-    let pv = env
-        .iam
-        .get_policy_version()
-        .policy_arn(&arn)
-        .version_id(v)
-        .send()
-        .await
-        .expect("version");
-    decode(
-        pv.policy_version()
-            .and_then(|v| v.document())
-            .expect("document"),
-    )
-}
-
-fn annotation(env: &Env, ns: &str, sa: &str) -> Option<String> {
-    env.kube.service_account(ns, sa)?["metadata"]["annotations"][ROLE_ARN]
-        .as_str()
-        .map(str::to_string)
-}
 
 // ---------------------------------------------------------------------------
 // Plugin discovery and the foundation (issue 2)

@@ -364,7 +364,12 @@ async fn failing_exec_plugin_is_reported_without_its_stdout() {
         .err()
         .expect("no credentials");
     let text = err.to_string();
-    assert!(matches!(err, amp_iam::Error::Kubeconfig { .. }), "{text}");
+    // Credentials that fail are not a usage error: exit 1, as Unauthorized.
+    assert!(
+        matches!(&err, amp_iam::Error::Kube(k) if k.kind == KubeErrorKind::Unauthorized),
+        "{text}"
+    );
+    assert_eq!(err.exit_code(), 1);
     assert!(text.contains("Unable to locate credentials"), "{text}");
     assert!(text.contains("`sh`"), "{text}");
     assert!(!text.contains("secret"), "{text}");

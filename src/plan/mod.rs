@@ -238,8 +238,15 @@ impl Plan {
         if let (Some(kube), Some(eks)) = (&desired.identity.api_server, &observed.cluster.endpoint)
             && !same_server(kube, eks)
         {
+            // A private cluster is often reached through a proxy or a tunnel:
+            // say which case this looks like.
+            let why = if is_eks_endpoint(kube) {
+                "the context may be another cluster of the same name"
+            } else {
+                "fine for a proxy or tunnel, but check that it reaches this cluster"
+            };
             warnings.push(format!(
-                "the kubeconfig context's API server {kube} is not the endpoint EKS reports for cluster {} in {} ({eks}): the context may be another cluster of the same name (check `kubectl config view --minify`)",
+                "the kubeconfig context's API server {kube} is not the endpoint EKS reports for cluster {} in {} ({eks}): {why} (`kubectl config view --minify`)",
                 desired.cluster, desired.region
             ));
         }
@@ -346,6 +353,19 @@ impl Plan {
     pub fn is_converged(&self) -> bool {
         self.writes() == 0 && self.refusals.is_empty() && self.findings.is_empty()
     }
+}
+
+/// Whether a URL is an EKS API server endpoint (`….eks.amazonaws.com`, China's `.com.cn`).
+fn is_eks_endpoint(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    host.ends_with(".eks.amazonaws.com") || host.ends_with(".eks.amazonaws.com.cn")
 }
 
 /// Whether two API server URLs name the same server: scheme, host and port

@@ -166,6 +166,18 @@ fn an_api_server_other_than_the_clusters_endpoint_is_warned_about() {
         "{:?}",
         plan.warnings
     );
+    assert!(
+        plan.warnings[0].contains("proxy or tunnel"),
+        "{:?}",
+        plan.warnings
+    );
+    d.identity.api_server = Some("https://ABC.gr7.us-east-1.eks.amazonaws.com".into());
+    let plan = world.setup(&d);
+    assert!(
+        plan.warnings[0].contains("another cluster of the same name"),
+        "{:?}",
+        plan.warnings
+    );
     d.identity.api_server = world
         .observe(&d)
         .cluster
