@@ -2,8 +2,11 @@
 # Installs kubectl-amp-iam and shows its main job on a local emulated setup,
 # no AWS account needed: moto (an AWS emulator) with an EKS cluster "demo",
 # a Kubernetes API stand-in, and a kubeconfig like `aws eks update-kubeconfig`
-# writes. Then: setup, a re-run that changes nothing, status, fargate, a
-# context for another account (refused before any write), teardown.
+# writes, with a Prometheus Deployment already running in namespace
+# `prometheus` (its pods predate any annotation). Then: setup with a new AMP
+# workspace, status naming the stale Deployment, setup --restart, status in
+# sync, a re-run that changes nothing, values, fargate, a context for another
+# account (refused before any write), teardown.
 # The stand-in is not at the endpoint moto invents for the cluster, so every
 # run also shows the API server check's warning.
 set -euo pipefail
@@ -33,7 +36,7 @@ trap cleanup EXIT
 
 MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$aws_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
-"$root/target/debug/examples/kube_standin" --port "$kube_port" >"$work/standin.log" 2>&1 &
+"$root/target/debug/examples/kube_standin" --port "$kube_port" --seed-prometheus prometheus >"$work/standin.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$aws_port") 2>/dev/null && grep -q listening "$work/standin.log"; then break; fi
@@ -57,15 +60,18 @@ export KUBECONFIG="$work/kubeconfig" PATH="$work/bin:$PATH"
 
 run() { echo; echo "\$ $*"; "$@" || echo "(exit $?)"; }
 run kubectl plugin list
-run kubectl amp-iam setup -n prometheus --dry-run
-run kubectl amp-iam setup -n prometheus
-run kubectl amp-iam setup -n prometheus
-run kubectl amp-iam status -n prometheus
+run kubectl amp-iam setup -n prometheus --create-workspace demo --dry-run
+run kubectl amp-iam setup -n prometheus --create-workspace demo
+run kubectl amp-iam status -n prometheus --workspace demo
+run kubectl amp-iam setup -n prometheus --workspace demo --restart
+run kubectl amp-iam status -n prometheus --workspace demo
+run kubectl amp-iam setup -n prometheus --workspace demo
+run kubectl amp-iam values -n prometheus
 run kubectl amp-iam setup fargate
 # A context naming account 111122223333 while the credentials are for
 # 123456789012: refused (exit 4), and with -o json one error document.
 sed 's/123456789012/111122223333/g' "$work/kubeconfig" >"$work/kubeconfig-other-account"
 KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam setup -n prometheus
 KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam status -n prometheus -o json
-run kubectl amp-iam teardown -n prometheus
+run kubectl amp-iam teardown -n prometheus --workspace demo --include-workspace
 run kubectl amp-iam status -n prometheus

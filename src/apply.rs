@@ -3,13 +3,15 @@
 //! is as short as the dependencies allow. A failed change skips everything
 //! that depends on it; the others finish.
 
+use crate::aws::Workspace;
 use crate::aws::{Aws, AwsError, AwsErrorKind};
 use crate::cluster::{Cluster, KubeError, KubeErrorKind, Removal};
 use crate::error::{Error, Result};
-use crate::plan::{Op, Plan, Status, TrustGrant};
+use crate::plan::{CREATED_WORKSPACE, Op, Plan, Status, TrustGrant, WorkspaceSummary};
 use crate::policy;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use std::cell::RefCell;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,9 @@ pub async fn apply<A: Aws, C: Cluster>(
     let mut started: Vec<bool> = plan.changes.iter().map(|c| c.op.is_none()).collect();
     let mut finished = started.clone();
     let mut broken = vec![false; n];
+    // The workspace a CreateWorkspace made: the policies after it name its id.
+    let created = RefCell::new(None::<Workspace>);
+    let created = &created;
     let mut running = FuturesUnordered::new();
     loop {
         // `after` always points at earlier changes, so one pass in order
@@ -65,7 +70,9 @@ pub async fn apply<A: Aws, C: Cluster>(
             } else if after.iter().all(|&d| finished[d]) {
                 started[i] = true;
                 if let Some(op) = plan.changes[i].op.clone() {
-                    running.push(async move { (i, execute(&op, aws, cluster, options).await) });
+                    running.push(
+                        async move { (i, execute(&op, aws, cluster, options, created).await) },
+                    );
                 }
             }
         }
@@ -84,6 +91,10 @@ pub async fn apply<A: Aws, C: Cluster>(
                 change.error = Some(e.to_string());
             }
         }
+    }
+    drop(running);
+    if let Some(w) = created.borrow().as_ref() {
+        plan.workspace = Some(WorkspaceSummary::of(w));
     }
     let failures: Vec<String> = plan
         .changes
@@ -145,11 +156,26 @@ fn gone_ok(result: Result<(), AwsError>) -> Result<(), AwsError> {
     }
 }
 
+/// A policy document with the id of the workspace this run created in place
+/// of [`CREATED_WORKSPACE`].
+fn with_created_workspace(document: &str, created: &RefCell<Option<Workspace>>) -> Result<String> {
+    if !document.contains(CREATED_WORKSPACE) {
+        return Ok(document.to_string());
+    }
+    match created.borrow().as_ref() {
+        Some(w) => Ok(document.replace(CREATED_WORKSPACE, &w.id)),
+        None => Err(Error::Usage(
+            "a policy waits for a workspace this run did not create: run again".into(),
+        )),
+    }
+}
+
 async fn execute<A: Aws, C: Cluster>(
     op: &Op,
     aws: &A,
     cluster: Option<&C>,
     options: &ApplyOptions,
+    created: &RefCell<Option<Workspace>>,
 ) -> Result<()> {
     let window = options.consistency_window;
     match op {
@@ -183,19 +209,23 @@ async fn execute<A: Aws, C: Cluster>(
             arn,
             document,
             tags,
-        } => match aws.create_policy(name, path, document, tags).await {
-            // Someone made it meanwhile: converge its document, once.
-            Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
-                ensure_policy_document(aws, arn, document).await
+        } => {
+            let document = &with_created_workspace(document, created)?;
+            match aws.create_policy(name, path, document, tags).await {
+                // Someone made it meanwhile: converge its document, once.
+                Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
+                    ensure_policy_document(aws, arn, document).await
+                }
+                other => Ok(other.map(drop)?),
             }
-            other => Ok(other.map(drop)?),
-        },
+        }
         Op::UpdatePolicy {
             arn,
             document,
             delete_first,
             delete_after,
         } => {
+            let document = &with_created_workspace(document, created)?;
             if let Some(v) = delete_first {
                 gone_ok(aws.delete_policy_version(arn, v).await)?;
             }
@@ -329,6 +359,20 @@ async fn execute<A: Aws, C: Cluster>(
         Op::DeleteServiceAccount { namespace, name } => Ok(need(cluster)?
             .delete_service_account(namespace, name)
             .await?),
+        Op::CreateWorkspace { alias, tags } => {
+            let made = aws.create_workspace(alias, tags).await?;
+            // The answer has no endpoint: read it back (it may still be CREATING).
+            let described = aws.workspace(&made.id).await?.unwrap_or(made);
+            *created.borrow_mut() = Some(described);
+            Ok(())
+        }
+        Op::DeleteWorkspace { id } => Ok(gone_ok(aws.delete_workspace(id).await)?),
+        Op::RestartWorkload { namespace, owner } => Ok(need(cluster)?
+            .restart(namespace, owner, &crate::clock::now_rfc3339())
+            .await?),
+        Op::DeletePod { namespace, name } => {
+            Ok(need(cluster)?.delete_pod(namespace, name).await?)
+        }
     }
 }
 

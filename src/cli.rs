@@ -104,8 +104,9 @@ pub struct Selection {
     /// IAM policy name (only with exactly one KIND)
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
-    /// Scope the AMP policies to this workspace (ws-...) instead of all workspaces
-    #[arg(long, value_name = "WS_ID")]
+    /// The AMP workspace, by id (ws-...) or alias: resolved in the cluster's region
+    /// (exit 2 when none or several match); the AMP policies are scoped to it
+    #[arg(long, value_name = "ID|ALIAS")]
     pub workspace: Option<String>,
     /// IAM path for roles and policies created
     #[arg(long, value_name = "PATH", default_value = "/")]
@@ -137,6 +138,24 @@ pub struct SetupArgs {
     /// Permissions boundary for roles created
     #[arg(long, value_name = "ARN")]
     pub permissions_boundary: Option<String>,
+    /// Create an AMP workspace with this alias when none has it (tagged as the
+    /// tool's), and scope the policies to it
+    #[arg(long, value_name = "ALIAS", conflicts_with = "workspace")]
+    pub create_workspace: Option<String>,
+    /// Restart (as `kubectl rollout restart`) the Deployments, StatefulSets and
+    /// DaemonSets whose pods run the ServiceAccounts without the role, once it is in place
+    #[arg(long)]
+    pub restart: bool,
+    /// With --restart: also delete bare pods (no controller brings them back)
+    #[arg(long, requires = "restart")]
+    pub force: bool,
+    /// Annotate the ServiceAccounts eks.amazonaws.com/sts-regional-endpoints=true
+    /// (pods use their region's STS endpoint)
+    #[arg(long)]
+    pub sts_regional_endpoints: bool,
+    /// Annotate the ServiceAccounts eks.amazonaws.com/token-expiration (seconds, 3600 to 86400)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(3600..=86400))]
+    pub token_expiration: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -158,6 +177,9 @@ pub struct TeardownArgs {
     /// Also delete the cluster's IAM OIDC provider when no role trusts it any more
     #[arg(long)]
     pub include_oidc_provider: bool,
+    /// Also delete the --workspace if kubectl-amp-iam created it
+    #[arg(long, requires = "workspace")]
+    pub include_workspace: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -187,8 +209,9 @@ pub struct PermissionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ValuesArgs {
-    /// The AMP workspace Prometheus writes to (default: a <WORKSPACE_ID> placeholder)
-    #[arg(long, value_name = "WS_ID")]
+    /// The AMP workspace Prometheus writes to, by id or alias (default: the
+    /// region's only workspace; a placeholder when there is none)
+    #[arg(long, value_name = "ID|ALIAS")]
     pub workspace: Option<String>,
     /// The ingest ServiceAccount, as given to setup
     #[arg(long, value_name = "NAME")]

@@ -60,6 +60,27 @@ pub enum Error {
     )]
     NoIssuer { cluster: String, status: String },
 
+    /// `--workspace` names no workspace of the region (exit 2).
+    #[error(
+        "no AMP workspace {what} in {region} of account {account}: check --workspace (an id ws-… or an alias) and the region, or create one with --create-workspace ALIAS"
+    )]
+    WorkspaceNotFound {
+        what: String,
+        region: String,
+        account: String,
+    },
+
+    /// An alias that several workspaces share (exit 2).
+    #[error(
+        "{count} AMP workspaces in {region} have alias {alias:?} ({ids}): pass --workspace with one of their ids"
+    )]
+    WorkspaceAmbiguous {
+        alias: String,
+        region: String,
+        count: usize,
+        ids: String,
+    },
+
     /// The credentials are for another account than the context's cluster (exit 4).
     #[error(
         "refusing to act on account {caller_account}: the kubeconfig {context_from} names account {context_account}, but the AWS credentials ({credentials}) are for {caller_arn} in account {caller_account}. Nothing was written. Use credentials for account {context_account} (e.g. --profile or AWS_PROFILE), or choose the context of the cluster you mean"
@@ -115,7 +136,9 @@ impl Error {
             | Error::InvalidName { .. }
             | Error::Kubeconfig { .. }
             | Error::UnknownContext { .. }
-            | Error::TargetUnknown { .. } => exit::USAGE,
+            | Error::TargetUnknown { .. }
+            | Error::WorkspaceNotFound { .. }
+            | Error::WorkspaceAmbiguous { .. } => exit::USAGE,
             Error::Refused(_) | Error::WrongAccount { .. } => exit::REFUSED,
             _ => exit::FAILURE,
         }
@@ -134,6 +157,8 @@ impl Error {
             Error::ClusterNotFound { .. } => "cluster_not_found".into(),
             Error::NoIssuer { .. } => "no_issuer".into(),
             Error::WrongAccount { .. } => "wrong_account".into(),
+            Error::WorkspaceNotFound { .. } => "workspace_not_found".into(),
+            Error::WorkspaceAmbiguous { .. } => "workspace_ambiguous".into(),
             Error::BadDocument { .. } => "bad_document".into(),
             Error::Aws(e) => format!("aws_{}", snake(&e.kind)),
             Error::Kube(e) => format!("kubernetes_{}", snake(&e.kind)),
@@ -147,6 +172,7 @@ impl Error {
     pub fn account(&self) -> Option<&str> {
         match self {
             Error::ClusterNotFound { account, .. } => Some(account),
+            Error::WorkspaceNotFound { account, .. } => Some(account),
             Error::WrongAccount { caller_account, .. } => Some(caller_account),
             _ => None,
         }
@@ -164,6 +190,12 @@ impl Error {
             Error::NoIssuer { cluster, .. } => Some(format!("eks cluster {cluster}")),
             Error::WrongAccount { caller_account, .. } => Some(format!("account {caller_account}")),
             Error::BadDocument { resource, .. } => Some(resource.clone()),
+            Error::WorkspaceNotFound { what, region, .. } => {
+                Some(format!("aps workspace {what} in {region}"))
+            }
+            Error::WorkspaceAmbiguous { alias, region, .. } => {
+                Some(format!("aps workspace alias {alias:?} in {region}"))
+            }
             Error::Aws(e) => Some(e.resource.clone()),
             Error::Kube(e) => Some(e.resource.clone()),
             _ => None,

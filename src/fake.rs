@@ -20,9 +20,11 @@
 use crate::arn::{self, Account};
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
-    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
 };
-use crate::cluster::{Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Removal, ServiceAccount};
+use crate::cluster::{
+    Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Owner, Pod, Removal, ServiceAccount,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -142,6 +144,9 @@ struct AwsState {
     clock: i64,
     /// GetAccountSummary's AssumeRolePolicySizeQuota; enforced like IAM.
     trust_quota: usize,
+    /// AMP workspaces by id, in the cluster's region.
+    workspaces: BTreeMap<String, Workspace>,
+    next_workspace: u32,
 }
 
 impl AwsState {
@@ -317,6 +322,8 @@ impl FakeAws {
                 faults: Vec::new(),
                 clock: 1_700_000_000,
                 trust_quota: 2048,
+                workspaces: BTreeMap::new(),
+                next_workspace: 0,
             }),
         }
     }
@@ -344,6 +351,55 @@ impl FakeAws {
         };
         self.put_cluster(cluster);
         self
+    }
+
+    /// Adds an ACTIVE AMP workspace with this alias and tags; returns its id.
+    pub fn put_workspace(&self, alias: Option<&str>, tags: Tags) -> String {
+        let id = {
+            let mut s = self.state();
+            s.next_workspace += 1;
+            format!("ws-{:08}-0000-4000-8000-000000000000", s.next_workspace)
+        };
+        self.put_workspace_id(&id, alias, tags)
+    }
+
+    /// The same with a given id.
+    pub fn put_workspace_id(&self, id: &str, alias: Option<&str>, tags: Tags) -> String {
+        let id = id.to_string();
+        let mut s = self.state();
+        // The workspace lives in the cluster's region.
+        let region = s
+            .clusters
+            .values()
+            .next()
+            .and_then(|c| c.arn.split(':').nth(3).map(str::to_string))
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let arn = s.account.amp_workspace(&region, &id);
+        s.workspaces.insert(
+            id.clone(),
+            Workspace {
+                id: id.clone(),
+                alias: alias.map(str::to_string),
+                arn,
+                status: "ACTIVE".into(),
+                endpoint: Some(format!(
+                    "https://aps-workspaces.{region}.amazonaws.com/workspaces/{id}/"
+                )),
+                tags,
+            },
+        );
+        id
+    }
+
+    /// Sets a workspace's status (e.g. `CREATING`).
+    pub fn set_workspace_status(&self, id: &str, status: &str) {
+        if let Some(w) = self.state().workspaces.get_mut(id) {
+            w.status = status.into();
+        }
+    }
+
+    pub fn stored_workspaces(&self) -> Vec<Workspace> {
+        self.state().workspaces.values().cloned().collect()
     }
 
     /// The account's trust policy quota raised (or lowered) to `quota` characters.
@@ -699,6 +755,49 @@ impl Aws for FakeAws {
         Ok(s.trust_quota)
     }
 
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>, AwsError> {
+        let s = self.call("aps:DescribeWorkspace", id)?;
+        Ok(s.workspaces.get(id).cloned())
+    }
+
+    async fn workspaces(&self, alias: Option<&str>) -> Result<Vec<Workspace>, AwsError> {
+        let s = self.call("aps:ListWorkspaces", alias.unwrap_or("*"))?;
+        Ok(s.workspaces
+            .values()
+            .filter(|w| alias.is_none() || w.alias.as_deref() == alias)
+            .map(|w| Workspace {
+                endpoint: None,
+                ..w.clone()
+            })
+            .collect())
+    }
+
+    async fn create_workspace(&self, alias: &str, tags: &Tags) -> Result<Workspace, AwsError> {
+        drop(self.call("aps:CreateWorkspace", alias)?);
+        let id = self.put_workspace(Some(alias), tags.clone());
+        let s = self.state();
+        let w = s
+            .workspaces
+            .get(&id)
+            .ok_or_else(|| no_such_entity("aps:CreateWorkspace", alias, "workspace"))?;
+        // AMP answers CREATING, and the workspace turns ACTIVE shortly after
+        // (stored ACTIVE here); the answer has no endpoint.
+        Ok(Workspace {
+            status: "CREATING".into(),
+            endpoint: None,
+            ..w.clone()
+        })
+    }
+
+    async fn delete_workspace(&self, id: &str) -> Result<(), AwsError> {
+        const ACTION: &str = "aps:DeleteWorkspace";
+        let mut s = self.call(ACTION, id)?;
+        s.workspaces
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| no_such_entity(ACTION, id, "workspace"))
+    }
+
     async fn create_oidc_provider(
         &self,
         url: &str,
@@ -958,19 +1057,65 @@ pub struct FakeServiceAccount {
     pub annotation_owners: BTreeMap<String, BTreeSet<String>>,
     /// Label key → field managers owning it.
     pub label_owners: BTreeMap<String, BTreeSet<String>>,
+    /// Annotation key → when its value was last written.
+    pub annotation_times: BTreeMap<String, String>,
+}
+
+impl Default for ClusterState {
+    fn default() -> Self {
+        ClusterState {
+            namespaces: BTreeSet::new(),
+            accounts: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            restarts: Vec::new(),
+            clock: 1_704_067_200,
+            calls: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
 }
 
 /// The manager the fake records for ServiceAccounts seeded by
 /// [`FakeCluster::put_service_account`] (kubectl, Helm, eksctl…).
 pub const OTHER_MANAGER: &str = "someone-else";
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ClusterState {
     namespaces: BTreeSet<String>,
     /// By (namespace, name).
     accounts: BTreeMap<(String, String), FakeServiceAccount>,
+    /// By (namespace, name).
+    pods: BTreeMap<(String, String), Pod>,
+    /// Objects other than pods (ReplicaSets, Deployments…) by (namespace,
+    /// kind, name), with their controller owner.
+    objects: BTreeMap<(String, String, String), Option<Owner>>,
+    /// Every restart, as (namespace, owner, restartedAt).
+    restarts: Vec<(String, Owner, String)>,
+    /// Seconds since the epoch; every write advances it a minute.
+    clock: i64,
     calls: Vec<String>,
     faults: Vec<Fault<KubeErrorKind>>,
+}
+
+impl ClusterState {
+    fn tick(&mut self) -> String {
+        self.clock += 60;
+        crate::clock::rfc3339(self.clock)
+    }
+
+    /// The workload a pod belongs to: its owner, or the owner's owner for a
+    /// ReplicaSet (Deployment) or Job (CronJob).
+    fn top_owner(&self, ns: &str, pod: &Pod) -> Option<Owner> {
+        let owner = pod.owner.clone()?;
+        match self
+            .objects
+            .get(&(ns.to_string(), owner.kind.clone(), owner.name.clone()))
+        {
+            Some(Some(parent)) => Some(parent.clone()),
+            _ => Some(owner),
+        }
+    }
 }
 
 /// A Kubernetes API server with namespaces and ServiceAccounts; see the module
@@ -1018,6 +1163,7 @@ impl FakeServiceAccount {
             annotations: self.annotations.clone(),
             labels: self.labels.clone(),
             annotation_managers: self.annotation_owners.clone(),
+            annotation_times: self.annotation_times.clone(),
         }
     }
 }
@@ -1055,6 +1201,7 @@ impl FakeCluster {
         };
         let mut s = self.state();
         s.namespaces.insert(namespace.into());
+        let now = s.tick();
         s.accounts.insert(
             (namespace.into(), name.into()),
             FakeServiceAccount {
@@ -1062,12 +1209,47 @@ impl FakeCluster {
                 labels: pairs(labels),
                 annotation_owners: owned(annotations),
                 label_owners: owned(labels),
+                annotation_times: annotations
+                    .iter()
+                    .map(|(k, _)| (k.to_string(), now.clone()))
+                    .collect(),
             },
         );
     }
 
     pub fn has_namespace(&self, name: &str) -> bool {
         self.state().namespaces.contains(name)
+    }
+
+    /// Adds a pod (created now, unless `pod.created` says otherwise).
+    pub fn put_pod(&self, namespace: &str, mut pod: Pod) {
+        let mut s = self.state();
+        if pod.created.is_none() {
+            pod.created = Some(s.tick());
+        }
+        s.pods.insert((namespace.into(), pod.name.clone()), pod);
+    }
+
+    /// Adds a ReplicaSet, Deployment, StatefulSet, DaemonSet, Job… with its owner.
+    pub fn put_object(&self, namespace: &str, kind: &str, name: &str, owner: Option<Owner>) {
+        self.state()
+            .objects
+            .insert((namespace.into(), kind.into(), name.into()), owner);
+    }
+
+    /// Every restart so far: (namespace, owner, restartedAt).
+    pub fn restarts(&self) -> Vec<(String, Owner, String)> {
+        self.state().restarts.clone()
+    }
+
+    /// The pods of a namespace as stored.
+    pub fn stored_pods(&self, namespace: &str) -> Vec<Pod> {
+        self.state()
+            .pods
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// A ServiceAccount as stored, with field ownership.
@@ -1099,11 +1281,11 @@ impl FakeCluster {
         self.state().calls.clone()
     }
 
-    /// The calls that are not `get`s.
+    /// The calls that are not reads (`get`, `list`).
     pub fn writes(&self) -> Vec<String> {
         self.calls()
             .into_iter()
-            .filter(|c| !c.starts_with("get "))
+            .filter(|c| !c.starts_with("get ") && !c.starts_with("list "))
             .collect()
     }
 
@@ -1171,10 +1353,12 @@ impl Cluster for FakeCluster {
                 format!("namespaces \"{namespace}\" not found"),
             ));
         }
+        let now = s.tick();
         let sa = s
             .accounts
             .entry((namespace.into(), name.into()))
             .or_default();
+        let before = sa.annotations.clone();
         apply_map(
             &mut sa.annotations,
             &mut sa.annotation_owners,
@@ -1182,6 +1366,13 @@ impl Cluster for FakeCluster {
             FIELD_MANAGER,
         );
         apply_map(&mut sa.labels, &mut sa.label_owners, labels, FIELD_MANAGER);
+        for (k, v) in &sa.annotations {
+            if before.get(k) != Some(v) {
+                sa.annotation_times.insert(k.clone(), now.clone());
+            }
+        }
+        sa.annotation_times
+            .retain(|k, _| sa.annotations.contains_key(k));
         Ok(sa.observed())
     }
 
@@ -1202,12 +1393,92 @@ impl Cluster for FakeCluster {
         // A JSON patch is an update: the key leaves every manager's set.
         sa.annotations.remove(key);
         sa.annotation_owners.remove(key);
+        sa.annotation_times.remove(key);
         Ok(Removal::Removed)
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
         let mut s = self.call("delete", format!("serviceaccounts {namespace}/{name}"))?;
         s.accounts.remove(&(namespace.into(), name.into()));
+        Ok(())
+    }
+
+    async fn pods(&self, namespace: &str) -> Result<Vec<Pod>, KubeError> {
+        let s = self.call("list", format!("pods {namespace}"))?;
+        Ok(s.pods
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+
+    async fn owner_of(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Owner>, KubeError> {
+        let plural = format!("{}s", kind.to_ascii_lowercase());
+        let s = self.call("get", format!("{plural} {namespace}/{name}"))?;
+        Ok(s.objects
+            .get(&(namespace.into(), kind.into(), name.into()))
+            .cloned()
+            .flatten())
+    }
+
+    async fn restart(&self, namespace: &str, owner: &Owner, at: &str) -> Result<(), KubeError> {
+        let plural = format!("{}s", owner.kind.to_ascii_lowercase());
+        let resource = format!("{plural} {namespace}/{}", owner.name);
+        let mut s = self.call("patch", resource.clone())?;
+        let key = (
+            namespace.to_string(),
+            owner.kind.clone(),
+            owner.name.clone(),
+        );
+        if !s.objects.contains_key(&key) {
+            return Err(KubeError::new(
+                "patch",
+                resource,
+                KubeErrorKind::NotFound,
+                format!("{plural} \"{}\" not found", owner.name),
+            ));
+        }
+        s.restarts
+            .push((namespace.to_string(), owner.clone(), at.to_string()));
+        // The controller replaces the pods; the webhook injects the role of
+        // the ServiceAccount as it is now.
+        let mine: Vec<(String, String)> = s
+            .pods
+            .iter()
+            .filter(|((ns, _), p)| ns == namespace && s.top_owner(ns, p).as_ref() == Some(owner))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in mine {
+            let Some(old) = s.pods.remove(&k) else {
+                continue;
+            };
+            let role = s
+                .accounts
+                .get(&(namespace.to_string(), old.service_account.clone()))
+                .and_then(|sa| sa.annotations.get(crate::recipe::ROLE_ARN_ANNOTATION))
+                .cloned();
+            let created = s.tick();
+            let pod = Pod {
+                name: format!("{}-r", old.name),
+                token_volume: role.is_some(),
+                role_arn_env: role,
+                created: Some(created),
+                ..old
+            };
+            s.pods
+                .insert((namespace.to_string(), pod.name.clone()), pod);
+        }
+        Ok(())
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        let mut s = self.call("delete", format!("pods {namespace}/{name}"))?;
+        s.pods.remove(&(namespace.into(), name.into()));
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod arn;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod completion;
 pub mod error;

@@ -198,6 +198,28 @@ pub fn iam_path(s: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// An AMP workspace alias: 1 to 100 characters, no control characters
+/// (AMP allows any other text; aliases need not be unique).
+pub fn workspace_alias(s: &str) -> Result<(), Error> {
+    const RULE: &str = "an AMP workspace alias is 1 to 100 characters without control characters";
+    let n = s.chars().count();
+    if n == 0 {
+        return Err(invalid("workspace alias", s, RULE, "it is empty"));
+    }
+    if n > 100 {
+        return Err(invalid(
+            "workspace alias",
+            s,
+            RULE,
+            format!("it has {n} characters"),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(invalid("workspace alias", s, RULE, describe_char(c)));
+    }
+    Ok(())
+}
+
 /// An Amazon Managed Service for Prometheus workspace id: AMP's
 /// `[0-9A-Za-z][-.0-9A-Z_a-z]*` of 1–64 characters, and (as every id AMP
 /// generates does, and no alias or ARN does) starting with `ws-`.

@@ -7,11 +7,16 @@
 //! existing policy's default document and versions.
 
 use crate::arn::{self, Account};
+mod workloads;
+mod workspace;
+
+pub use workspace::WorkspaceState;
+
 use crate::aws::{
     AttachedPolicy, Aws, Caller, EksCluster, NodegroupRole, OidcProvider, PolicyEntities,
     PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
 };
-use crate::cluster::{Cluster, ServiceAccount};
+use crate::cluster::{Cluster, Owner, Pod, ServiceAccount};
 use crate::error::{Error, Result};
 use crate::policy::IrsaSubject;
 use crate::recipe::Desired;
@@ -70,6 +75,12 @@ pub struct Observed {
     /// The account's trust policy quota; read only when a planned trust would
     /// exceed IAM's 2,048-character default (see [`read_trust_quota`]).
     pub trust_quota: Option<usize>,
+    /// The workspace `--workspace` / `--create-workspace` names; None without them.
+    pub workspace: Option<WorkspaceState>,
+    /// The namespace's pods that run as one of the recipe's ServiceAccounts.
+    pub pods: Vec<Pod>,
+    /// Each ReplicaSet's or Job's own owner (None: it has none, or is gone).
+    pub pod_owners: BTreeMap<Owner, Option<Owner>>,
 }
 
 impl Observed {
@@ -145,17 +156,24 @@ pub async fn observe<A: Aws, C: Cluster>(
     }));
     let k8s = async {
         match cluster.filter(|_| irsa) {
-            None => Ok::<_, Error>((None, Vec::new())),
+            None => Ok::<_, Error>((None, Vec::new(), Vec::new())),
             Some(c) => {
                 let accounts = try_join_all(sa_names.iter().map(|&sa| async move {
                     Ok::<_, Error>((sa.to_string(), c.service_account(ns, sa).await?))
                 }));
-                let (exists, accounts) = futures::try_join!(
+                let (exists, accounts, pods) = futures::try_join!(
                     async { Ok::<_, Error>(c.namespace_exists(ns).await?) },
-                    accounts
+                    accounts,
+                    workloads::pods(c, ns, &sa_names),
                 )?;
-                Ok((Some(exists), accounts))
+                Ok((Some(exists), accounts, pods))
             }
+        }
+    };
+    let workspace = async {
+        match &desired.workspace {
+            Some(wanted) => workspace::find(aws, wanted).await.map(Some),
+            None => Ok(None),
         }
     };
     let nodegroups = async {
@@ -172,7 +190,18 @@ pub async fn observe<A: Aws, C: Cluster>(
     };
     // Joined without short-circuit: the identity check comes first, whatever
     // else failed (a wrong account often shows as a denied or missing read).
-    let (caller, eks, provider_arns, local_policies, roles, k8s, nodegroups, role_trusts, boundary) = futures::join!(
+    let (
+        caller,
+        eks,
+        provider_arns,
+        local_policies,
+        roles,
+        k8s,
+        nodegroups,
+        role_trusts,
+        boundary,
+        workspace,
+    ) = futures::join!(
         async { Ok::<_, Error>(aws.caller().await?) },
         async { Ok::<_, Error>(aws.cluster(&desired.cluster).await?) },
         async {
@@ -200,14 +229,25 @@ pub async fn observe<A: Aws, C: Cluster>(
             })
         },
         boundary,
+        workspace,
     );
     let caller = caller?;
     check_account(desired, &caller)?;
     let eks = eks?;
     let (provider_arns, local_policies, roles) = (provider_arns?, local_policies?, roles?);
-    let ((namespace_exists, sas), nodegroups, role_trusts) = (k8s?, nodegroups?, role_trusts?);
+    let ((namespace_exists, sas, pods), nodegroups, role_trusts) =
+        (k8s?, nodegroups?, role_trusts?);
     let account = Account::of_caller(&caller);
     check_boundary(desired, &account, boundary)?;
+    let workspace = match (&desired.workspace, workspace?) {
+        (Some(wanted), Some(found)) => Some(workspace::resolve(
+            wanted,
+            found,
+            &desired.region,
+            &account.id,
+        )?),
+        _ => None,
+    };
 
     let eks = eks.ok_or_else(|| Error::ClusterNotFound {
         cluster: desired.cluster.clone(),
@@ -283,9 +323,21 @@ pub async fn observe<A: Aws, C: Cluster>(
             ))
         }
     }));
-    let (provider, policies) = futures::try_join!(
+    let (provider, policies, workspace, pod_owners) = futures::try_join!(
         async { Ok::<_, Error>(provider.await.transpose()?.flatten()) },
-        policies
+        policies,
+        async {
+            match workspace {
+                Some(state) => workspace::describe(aws, state).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        async {
+            match cluster.filter(|_| irsa) {
+                Some(c) => workloads::owners(c, ns, &pods).await,
+                None => Ok(BTreeMap::new()),
+            }
+        },
     )?;
 
     Ok(Observed {
@@ -301,6 +353,9 @@ pub async fn observe<A: Aws, C: Cluster>(
         nodegroup_roles: nodegroups,
         role_trusts,
         trust_quota: None,
+        workspace,
+        pods,
+        pod_owners,
     })
 }
 

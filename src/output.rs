@@ -237,6 +237,33 @@ fn text(plan: &Plan, extras: &Extras) -> String {
     for f in &plan.findings {
         out.push_str(&format!("{label}: {}\n", f.line()));
     }
+    for w in &plan.workloads {
+        let done = plan.changes.iter().any(|c| {
+            c.resource == crate::plan::Resource::Workload
+                && c.name == w.id()
+                && c.status == Status::Applied
+        });
+        let what = match (w.action, done) {
+            ("restart", true) => " (restarted)",
+            ("delete", true) => " (deleted)",
+            ("restart" | "delete", false) if plan.dry_run => " (would be handled above)",
+            ("restart" | "delete", false) => " (see above)",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "stale: {} runs {} without the role: {}{what}\n",
+            w.id(),
+            w.service_account,
+            w.reason
+        ));
+    }
+    if let Some(url) = plan
+        .workspace
+        .as_ref()
+        .and_then(|w| w.remote_write_url.as_ref())
+    {
+        out.push_str(&format!("remote write: {url}\n"));
+    }
     for w in &plan.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
@@ -252,18 +279,23 @@ fn summary(plan: &Plan, extras: &Extras) -> String {
     let count = |s: Status| plan.changes.iter().filter(|c| c.status == s).count();
     let unchanged = count(Status::Unchanged);
     if plan.command == "status" {
-        let off = plan.writes() + count(Status::Refused) + plan.findings.len();
+        let off =
+            plan.writes() + count(Status::Refused) + plan.findings.len() + plan.workloads.len();
         return if off == 0 {
             format!("In sync: all {unchanged} items are in place.\n")
         } else {
             let fix = extras.fix.as_deref().unwrap_or("kubectl amp-iam setup");
             format!(
                 "{off} of {} items need attention: run `{fix}` (add --dry-run to preview).\n",
-                plan.changes.len() + plan.findings.len()
+                plan.changes.len() + plan.findings.len() + plan.workloads.len()
             )
         };
     }
-    if plan.writes() == 0 && plan.refusals.is_empty() && plan.findings.is_empty() {
+    if plan.writes() == 0
+        && plan.refusals.is_empty()
+        && plan.findings.is_empty()
+        && plan.workloads.is_empty()
+    {
         return format!(
             "Nothing to do: all {unchanged} items already in place, nothing was written.\n"
         );
@@ -312,6 +344,8 @@ mod tests {
             kinds: BTreeMap::new(),
             refusals: vec![],
             findings: vec![],
+            workspace: None,
+            workloads: vec![],
             warnings: vec![],
             needs_trust_quota: false,
         }

@@ -17,8 +17,22 @@
 //! managed policy of the account (of any account without `--account`) and any
 //! AWS managed policy, the only two kinds a boundary can be. Operators who
 //! know their boundary can narrow it to that one ARN.
+//!
+//! The AMP workspace (ingest and query only): setup, status and values find
+//! it by id (`aps:DescribeWorkspace`, on the region's workspace ARNs) or by
+//! alias (`aps:ListWorkspaces`, which has no resource: in `Discover`).
+//! Setup's `--create-workspace` needs `aps:CreateWorkspace`, which has no
+//! resource either (its own `AmpWorkspaceCreate` statement, on the condition
+//! that the request carries the tool's ownership tag, as setup's always does),
+//! and `aps:TagResource`, which AMP checks when a workspace is created with
+//! tags. Teardown's `--include-workspace` needs `aps:DeleteWorkspace`, on any
+//! workspace ARN: `--force` deletes workspaces the tool did not make. Operators
+//! who never create workspaces can drop `AmpWorkspaceCreate` and
+//! `aps:TagResource`.
 
-use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, Kind, NameOverrides, Options};
+use crate::recipe::{
+    Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, NameOverrides, Options,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
@@ -34,7 +48,7 @@ pub struct Request {
     /// None: `*`.
     pub account: Option<String>,
     pub partition: String,
-    /// None: `*` (scopes the EKS cluster and OIDC provider ARNs).
+    /// None: `*` (scopes the EKS cluster, OIDC provider and AMP workspace ARNs).
     pub region: Option<String>,
     /// None: `*`.
     pub cluster: Option<String>,
@@ -87,7 +101,8 @@ fn one_or_list(set: &BTreeSet<String>) -> Value {
 
 /// The IAM policy document for `req`: one statement per kind of resource,
 /// each scoped to the ARNs setup (and teardown) touch. Only the calls IAM
-/// cannot scope (lists, the account summary and STS) have `Resource: "*"`.
+/// cannot scope (lists, the account summary, STS and AMP's CreateWorkspace)
+/// have `Resource: "*"`.
 pub fn policy(req: &Request) -> Value {
     let desired = Desired::new(
         &req.kinds,
@@ -117,6 +132,27 @@ pub fn policy(req: &Request) -> Value {
     if req.teardown {
         // --include-oidc-provider: does any role still trust the provider?
         discover.allow(&["iam:ListRoles"]);
+    }
+
+    // The workspace the IRSA policies are scoped to (and values writes to).
+    let mut workspace_create = Grant::new("AmpWorkspaceCreate");
+    let mut workspaces = Grant::new("AmpWorkspaces");
+    if irsa {
+        // A workspace named by alias.
+        discover.allow(&["aps:ListWorkspaces"]);
+        workspace_create.resources.insert("*".into());
+        workspace_create.allow(&["aps:CreateWorkspace"]);
+        // Setup tags what it creates as its own: only such workspaces.
+        workspace_create.condition = Some(json!({
+            "StringEquals": { format!("aws:RequestTag/{MANAGED_BY}"): MANAGER }
+        }));
+        workspaces
+            .resources
+            .insert(format!("arn:{p}:aps:{region}:{account}:workspace/*"));
+        workspaces.allow(&["aps:DescribeWorkspace", "aps:TagResource"]);
+        if req.teardown {
+            workspaces.allow(&["aps:DeleteWorkspace"]);
+        }
     }
 
     let mut eks = Grant::new("EksCluster");
@@ -216,7 +252,16 @@ pub fn policy(req: &Request) -> Value {
     boundary.allow(&["iam:GetPolicy"]);
 
     let statements: Vec<Value> = [
-        discover, eks, nodegroups, provider, roles, attach, policies, boundary,
+        discover,
+        eks,
+        nodegroups,
+        provider,
+        roles,
+        attach,
+        policies,
+        boundary,
+        workspace_create,
+        workspaces,
     ]
     .into_iter()
     .filter_map(Grant::statement)
@@ -240,13 +285,43 @@ pub fn actions(doc: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-/// One Kubernetes RBAC rule (core API group).
+/// One Kubernetes RBAC rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RbacRule {
+    /// The API group: `""` for the core group, `apps`, `batch`.
+    pub group: &'static str,
     pub resource: &'static str,
     pub verbs: Vec<&'static str>,
     /// Namespaces are cluster-scoped.
     pub cluster_scoped: bool,
+    /// When the rule is needed, if not on every run.
+    pub note: Option<&'static str>,
+}
+
+impl RbacRule {
+    fn new(group: &'static str, resource: &'static str, verbs: &[&'static str]) -> RbacRule {
+        RbacRule {
+            group,
+            resource,
+            verbs: verbs.to_vec(),
+            cluster_scoped: false,
+            note: None,
+        }
+    }
+
+    fn note(mut self, note: &'static str) -> RbacRule {
+        self.note = Some(note);
+        self
+    }
+
+    /// As `kubectl create role --resource` spells it: `deployments.apps`.
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
 }
 
 /// What the tool does in the cluster: nothing for Fargate alone.
@@ -261,17 +336,23 @@ pub fn rbac_rules(kinds: &[Kind], teardown: bool) -> Vec<RbacRule> {
     if teardown {
         sa_verbs.push("delete");
     }
+    const RESTART: &str = "for setup --restart";
     vec![
         RbacRule {
-            resource: "namespaces",
-            verbs: vec!["get", "create"],
             cluster_scoped: true,
+            ..RbacRule::new("", "namespaces", &["get", "create"])
         },
-        RbacRule {
-            resource: "serviceaccounts",
-            verbs: sa_verbs,
-            cluster_scoped: false,
-        },
+        RbacRule::new("", "serviceaccounts", &sa_verbs),
+        // Which pods run the ServiceAccounts, and whether they have the role.
+        RbacRule::new("", "pods", &["list"]),
+        // The workload a pod belongs to: a ReplicaSet's Deployment, a Job's CronJob.
+        RbacRule::new("apps", "replicasets", &["get"]),
+        RbacRule::new("batch", "jobs", &["get"]),
+        RbacRule::new("apps", "deployments", &["get", "patch"]).note(RESTART),
+        RbacRule::new("apps", "statefulsets", &["get", "patch"]).note(RESTART),
+        RbacRule::new("apps", "daemonsets", &["get", "patch"]).note(RESTART),
+        RbacRule::new("", "pods", &["delete"])
+            .note("only for setup --restart --force, which deletes bare pods"),
     ]
 }
 
@@ -281,7 +362,7 @@ pub fn rbac_note(rules: &[RbacRule], namespace: Option<&str>) -> String {
         return "note: Fargate alone needs no Kubernetes permissions.\n".into();
     }
     let mut out = String::from(
-        "note: stdout is the IAM policy. In the cluster the tool also needs (RBAC, core API group):\n",
+        "note: stdout is the IAM policy. In the cluster the tool also needs (RBAC; resource.group, the core group when no group):\n",
     );
     for r in rules {
         let scope = match (r.cluster_scoped, namespace) {
@@ -289,9 +370,10 @@ pub fn rbac_note(rules: &[RbacRule], namespace: Option<&str>) -> String {
             (false, Some(ns)) => format!("in namespace {ns} (Role)"),
             (false, None) => "in the ServiceAccounts' namespace (Role)".to_string(),
         };
+        let note = r.note.map(|n| format!(", {n}")).unwrap_or_default();
         out.push_str(&format!(
-            "  {}: {} {scope}\n",
-            r.resource,
+            "  {}: {} {scope}{note}\n",
+            r.qualified(),
             r.verbs.join(", ")
         ));
     }
@@ -361,11 +443,13 @@ mod tests {
         let doc = policy(&request(&[Kind::Ingest, Kind::Query, Kind::Fargate], true));
         for st in crate::policy::statements(&doc) {
             let star = strings(&st["Resource"]).contains(&"*".to_string());
-            assert_eq!(star, st["Sid"] == "Discover", "{st}");
+            let unscopable = st["Sid"] == "Discover" || st["Sid"] == "AmpWorkspaceCreate";
+            assert_eq!(star, unscopable, "{st}");
         }
         assert_eq!(
             strings(&statement(&doc, "Discover").unwrap()["Action"]),
             [
+                "aps:ListWorkspaces",
                 "iam:GetAccountSummary",
                 "iam:ListOpenIDConnectProviders",
                 "iam:ListPolicies",
@@ -450,6 +534,7 @@ mod tests {
         assert_eq!(
             added,
             [
+                "aps:DeleteWorkspace",
                 "iam:DeleteOpenIDConnectProvider",
                 "iam:DeletePolicy",
                 "iam:DeleteRole",
@@ -512,6 +597,95 @@ mod tests {
         ] {
             assert!(all.contains(a), "{a}");
         }
+    }
+
+    #[test]
+    fn amp_workspaces_are_scoped_to_the_regions_workspace_arns() {
+        let doc = policy(&request(&[], false));
+        let st = statement(&doc, "AmpWorkspaces").unwrap();
+        assert_eq!(st["Resource"], "arn:aws:aps:*:*:workspace/*");
+        assert_eq!(
+            strings(&st["Action"]),
+            ["aps:DescribeWorkspace", "aps:TagResource"]
+        );
+        // CreateWorkspace has no resource: `*`, but only with the tool's tag.
+        let create = statement(&doc, "AmpWorkspaceCreate").unwrap();
+        assert_eq!(create["Resource"], "*");
+        assert_eq!(strings(&create["Action"]), ["aps:CreateWorkspace"]);
+        assert_eq!(
+            create["Condition"],
+            json!({"StringEquals": {"aws:RequestTag/app.kubernetes.io/managed-by": "kubectl-amp-iam"}})
+        );
+
+        let mut req = request(&[Kind::Ingest], true);
+        req.account = Some("111122223333".into());
+        req.partition = "aws-cn".into();
+        req.region = Some("cn-north-1".into());
+        let doc = policy(&req);
+        let st = statement(&doc, "AmpWorkspaces").unwrap();
+        assert_eq!(
+            st["Resource"],
+            "arn:aws-cn:aps:cn-north-1:111122223333:workspace/*"
+        );
+        assert_eq!(
+            strings(&st["Action"]),
+            [
+                "aps:DeleteWorkspace",
+                "aps:DescribeWorkspace",
+                "aps:TagResource"
+            ]
+        );
+    }
+
+    #[test]
+    fn fargate_alone_needs_no_workspace() {
+        let doc = policy(&request(&[Kind::Fargate], true));
+        assert!(statement(&doc, "AmpWorkspaces").is_none());
+        assert!(statement(&doc, "AmpWorkspaceCreate").is_none());
+        let all = actions(&doc);
+        assert!(all.iter().all(|a| !a.starts_with("aps:")), "{all:?}");
+    }
+
+    #[test]
+    fn rbac_covers_pods_their_owners_and_restarts() {
+        let rules = rbac_rules(&[Kind::Ingest], false);
+        let got: Vec<(String, Vec<&str>, bool)> = rules
+            .iter()
+            .map(|r| (r.qualified(), r.verbs.clone(), r.note.is_some()))
+            .collect();
+        let want: Vec<(String, Vec<&str>, bool)> = [
+            ("namespaces", &["get", "create"][..], false),
+            ("serviceaccounts", &["get", "patch"], false),
+            ("pods", &["list"], false),
+            ("replicasets.apps", &["get"], false),
+            ("jobs.batch", &["get"], false),
+            ("deployments.apps", &["get", "patch"], true),
+            ("statefulsets.apps", &["get", "patch"], true),
+            ("daemonsets.apps", &["get", "patch"], true),
+            ("pods", &["delete"], true),
+        ]
+        .into_iter()
+        .map(|(r, v, n)| (r.to_string(), v.to_vec(), n))
+        .collect();
+        assert_eq!(got, want);
+        assert!(rules.iter().skip(1).all(|r| !r.cluster_scoped));
+        let note = rbac_note(&rules, Some("prometheus"));
+        assert!(
+            note.contains("  pods: list in namespace prometheus (Role)\n"),
+            "{note}"
+        );
+        assert!(
+            note.contains(
+                "  deployments.apps: get, patch in namespace prometheus (Role), for setup --restart\n"
+            ),
+            "{note}"
+        );
+        assert!(
+            note.contains(
+                "  pods: delete in namespace prometheus (Role), only for setup --restart --force, which deletes bare pods\n"
+            ),
+            "{note}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::arn::Account;
 use crate::aws::Tags;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The label value (and IAM tag) that marks what this tool created.
 pub const MANAGER: &str = "kubectl-amp-iam";
@@ -13,6 +14,10 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const CLUSTER_TAG: &str = "kubectl-amp-iam/cluster";
 /// The annotation EKS's pod identity webhook reads.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// `"true"`: the webhook sets AWS_STS_REGIONAL_ENDPOINTS=regional in pods.
+pub const STS_REGIONAL_ANNOTATION: &str = "eks.amazonaws.com/sts-regional-endpoints";
+/// Seconds: the lifetime of the projected token the webhook mounts.
+pub const TOKEN_EXPIRATION_ANNOTATION: &str = "eks.amazonaws.com/token-expiration";
 
 pub const FARGATE_ROLE: &str = "AmazonEKSFargatePodExecutionRole";
 pub const FARGATE_MANAGED_POLICY: &str = "AmazonEKSFargatePodExecutionRolePolicy";
@@ -134,6 +139,15 @@ pub struct Options {
     /// IAM path of roles and policies created: `/` or `/a/b/`.
     pub role_path: String,
     pub permissions_boundary: Option<String>,
+    /// Setup: restart the workloads whose pods run without the role.
+    pub restart: bool,
+    /// Setup with `restart`: delete bare pods too.
+    pub restart_bare_pods: bool,
+    /// Teardown: delete the workspace when the tool created it.
+    pub include_workspace: bool,
+    /// ServiceAccount annotations beyond the role: sts-regional-endpoints,
+    /// token-expiration (applied with the role's, owned by the tool).
+    pub sa_annotations: BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -146,6 +160,40 @@ impl Default for Options {
             tags: Tags::new(),
             role_path: "/".to_string(),
             permissions_boundary: None,
+            restart: false,
+            restart_bare_pods: false,
+            include_workspace: false,
+            sa_annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The AMP workspace a run is about: `--workspace` (an id or an alias), or
+/// `--create-workspace ALIAS` (created when no workspace has the alias).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceRef {
+    Id(String),
+    Alias { alias: String, create: bool },
+}
+
+impl WorkspaceRef {
+    /// `ws-` followed by the id's characters is an id; anything else an alias.
+    pub fn parse(value: &str, create: bool) -> WorkspaceRef {
+        if !create && crate::names::workspace_id(value).is_ok() {
+            WorkspaceRef::Id(value.to_string())
+        } else {
+            WorkspaceRef::Alias {
+                alias: value.to_string(),
+                create,
+            }
+        }
+    }
+
+    /// How people name it: `ws-…` or `alias "x"`.
+    pub fn describe(&self) -> String {
+        match self {
+            WorkspaceRef::Id(id) => id.clone(),
+            WorkspaceRef::Alias { alias, .. } => format!("alias {alias:?}"),
         }
     }
 }
@@ -177,8 +225,8 @@ pub struct Desired {
     pub namespace: String,
     pub irsa: Vec<IrsaSpec>,
     pub fargate: Option<FargateSpec>,
-    /// Scope the AMP policies to one workspace instead of `*`.
-    pub workspace: Option<String>,
+    /// The workspace the AMP policies are scoped to (instead of `*`).
+    pub workspace: Option<WorkspaceRef>,
     pub options: Options,
     /// Checked against the caller and DescribeCluster before anything is planned.
     pub identity: Identity,
@@ -191,7 +239,7 @@ impl Desired {
         names: &NameOverrides,
         fargate_flags: (bool, bool),
         target: (&str, &str, &str),
-        workspace: Option<String>,
+        workspace: Option<WorkspaceRef>,
         options: Options,
     ) -> Desired {
         let kinds = effective_kinds(kinds);

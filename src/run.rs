@@ -3,21 +3,23 @@
 use crate::apply::{self, ApplyOptions};
 use crate::arn::Account;
 use crate::aws::Aws;
+use crate::aws::Workspace;
 use crate::aws::sdk::SdkAws;
 use crate::cli::{Cli, Command, GlobalArgs, PermissionsArgs, Selection, ValuesArgs};
 use crate::cluster::kube::KubeCluster;
 use crate::error::{Error, Result, exit};
 use crate::observe::{self, Extras as ObserveExtras};
 use crate::output::{self, Extras, Format};
-use crate::plan::{self, Plan, Resource, Status};
+use crate::plan::{self, Plan, Resource, Status, WorkspaceSummary};
 use crate::progress::with_progress;
 use crate::recipe::{
     Desired, ExpectedAccount, Identity, IrsaSpec, Kind, NameOverrides, OWN_TAG_KEYS, Options,
-    effective_kinds,
+    STS_REGIONAL_ANNOTATION, TOKEN_EXPIRATION_ANNOTATION, WorkspaceRef, effective_kinds,
 };
 use crate::traced::Traced;
 use crate::{completion, names, permissions, target, values};
 use aws_config::SdkConfig;
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 /// Runs the parsed command line; returns the process exit code. Errors are
@@ -119,35 +121,87 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
             if let Some(b) = &a.permissions_boundary {
                 names::permissions_boundary(b)?;
             }
+            let mut sa_annotations = BTreeMap::new();
+            if a.sts_regional_endpoints {
+                sa_annotations.insert(STS_REGIONAL_ANNOTATION.to_string(), "true".to_string());
+            }
+            if let Some(secs) = a.token_expiration {
+                sa_annotations.insert(TOKEN_EXPIRATION_ANNOTATION.to_string(), secs.to_string());
+            }
             let options = Options {
                 overwrite: a.overwrite,
                 harden: a.harden,
                 tags,
                 permissions_boundary: a.permissions_boundary.clone(),
+                restart: a.restart,
+                restart_bare_pods: a.force,
+                sa_annotations,
                 ..Options::default()
+            };
+            let workspace = match &a.create_workspace {
+                Some(alias) => {
+                    names::workspace_alias(alias)?;
+                    Some(WorkspaceRef::Alias {
+                        alias: alias.clone(),
+                        create: true,
+                    })
+                }
+                None => a
+                    .selection
+                    .workspace
+                    .as_deref()
+                    .map(|w| WorkspaceRef::parse(w, false)),
             };
             converge(
                 g,
                 &a.selection,
                 options,
+                workspace,
                 Mode::Setup { dry_run: a.dry_run },
                 known,
             )
             .await
         }
         Command::Status(a) => {
-            converge(g, &a.selection, Options::default(), Mode::Status, known).await
+            let workspace = a
+                .selection
+                .workspace
+                .as_deref()
+                .map(|w| WorkspaceRef::parse(w, false));
+            converge(
+                g,
+                &a.selection,
+                Options::default(),
+                workspace,
+                Mode::Status,
+                known,
+            )
+            .await
         }
         Command::Teardown(a) => {
             let options = Options {
                 force: a.force,
                 include_oidc_provider: a.include_oidc_provider,
+                include_workspace: a.include_workspace,
                 ..Options::default()
             };
+            // Teardown takes an alias that may be gone already (absence is its goal).
+            let workspace =
+                a.selection
+                    .workspace
+                    .as_deref()
+                    .map(|w| match WorkspaceRef::parse(w, false) {
+                        WorkspaceRef::Alias { alias, .. } => WorkspaceRef::Alias {
+                            alias,
+                            create: true,
+                        },
+                        id => id,
+                    });
             converge(
                 g,
                 &a.selection,
                 options,
+                workspace,
                 Mode::Teardown { dry_run: a.dry_run },
                 known,
             )
@@ -197,7 +251,10 @@ fn validate(sel: &Selection) -> Result<Vec<Kind>> {
         names::policy_name(p)?;
     }
     if let Some(ws) = &sel.workspace {
-        names::workspace_id(ws)?;
+        match WorkspaceRef::parse(ws, false) {
+            WorkspaceRef::Id(id) => names::workspace_id(&id)?,
+            WorkspaceRef::Alias { alias, .. } => names::workspace_alias(&alias)?,
+        }
     }
     names::iam_path(&sel.role_path)?;
     Ok(kinds)
@@ -207,6 +264,7 @@ async fn converge(
     g: &GlobalArgs,
     sel: &Selection,
     mut options: Options,
+    workspace: Option<WorkspaceRef>,
     mode: Mode,
     known: &mut Known,
 ) -> Result<i32> {
@@ -237,7 +295,7 @@ async fn converge(
         },
         (sel.all_regions, sel.all_clusters),
         (&target.cluster, &region, &target.namespace),
-        sel.workspace.clone(),
+        workspace,
         options,
     );
     desired.identity = Identity {
@@ -481,12 +539,38 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         Err(e) => return Err(e),
     };
     let (config, region) = aws_config(g, region.as_deref(), "the kubeconfig context").await?;
-    let account = match &a.account {
-        Some(id) => Account {
-            id: id.clone(),
-            partition: a.partition.clone().unwrap_or_else(|| "aws".into()),
-        },
-        None => Account::of_caller(&SdkAws::new(&config).caller().await?),
+    // --account: no AWS call at all (an id gives AWS's documented URL); else
+    // the caller's account, and the workspace looked up for its real endpoint.
+    let (account, workspace, remote_write_url) = match &a.account {
+        Some(id) => {
+            let account = Account {
+                id: id.clone(),
+                partition: a.partition.clone().unwrap_or_else(|| "aws".into()),
+            };
+            let workspace = match a
+                .workspace
+                .as_deref()
+                .map(|w| WorkspaceRef::parse(w, false))
+            {
+                Some(WorkspaceRef::Alias { alias, .. }) => {
+                    return Err(Error::Usage(format!(
+                        "--workspace {alias:?} is an alias, which needs a lookup in AWS: drop --account, or pass the workspace id (ws-…)"
+                    )));
+                }
+                Some(WorkspaceRef::Id(id)) => Some(id),
+                None => None,
+            };
+            (account, workspace, None)
+        }
+        None => {
+            let aws = SdkAws::new(&config);
+            let account = Account::of_caller(&aws.caller().await?);
+            let found = values_workspace(&aws, a.workspace.as_deref(), &region, &account).await?;
+            let url = found
+                .as_ref()
+                .and_then(|w| WorkspaceSummary::of(w).remote_write_url);
+            (account, found.map(|w| w.id), url)
+        }
     };
     let spec = IrsaSpec::new(
         Kind::Ingest,
@@ -500,7 +584,8 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         region: region.clone(),
         role_arn: account.role(&a.role_path, &spec.role_name),
         service_account: spec.service_account.clone(),
-        workspace: a.workspace.clone(),
+        workspace,
+        remote_write_url,
     };
     let doc = values::document(&input);
     let text = match g.output {
@@ -512,6 +597,66 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         eprintln!("note: {note}");
     }
     Ok(exit::OK)
+}
+
+/// The workspace for `values`: the one `--workspace` names (by id or alias),
+/// else the region's only one (said on stderr); None when the region has
+/// none; a usage error when several could be meant.
+async fn values_workspace(
+    aws: &SdkAws,
+    wanted: Option<&str>,
+    region: &str,
+    account: &Account,
+) -> Result<Option<Workspace>> {
+    let found = match wanted.map(|w| WorkspaceRef::parse(w, false)) {
+        Some(WorkspaceRef::Id(id)) => aws.workspace(&id).await?.into_iter().collect(),
+        Some(WorkspaceRef::Alias { alias, .. }) => aws.workspaces(Some(&alias)).await?,
+        None => aws.workspaces(None).await?,
+    };
+    let chosen = match (found.as_slice(), wanted) {
+        ([], None) => return Ok(None),
+        ([], Some(w)) => {
+            return Err(Error::WorkspaceNotFound {
+                what: WorkspaceRef::parse(w, false).describe(),
+                region: region.to_string(),
+                account: account.id.clone(),
+            });
+        }
+        ([one], wanted) => {
+            if wanted.is_none() {
+                eprintln!(
+                    "note: no --workspace: using {}, the only AMP workspace in {region}",
+                    one.alias
+                        .as_ref()
+                        .map(|a| format!("{} ({a})", one.id))
+                        .unwrap_or_else(|| one.id.clone())
+                );
+            }
+            one.clone()
+        }
+        (many, wanted) => {
+            let listed: Vec<String> = many
+                .iter()
+                .map(|w| match &w.alias {
+                    Some(a) => format!("{} ({a})", w.id),
+                    None => w.id.clone(),
+                })
+                .collect();
+            return Err(Error::Usage(format!(
+                "{} AMP workspaces in {region}{}: {}. Pass --workspace with one of their ids",
+                many.len(),
+                wanted
+                    .map(|w| format!(" have alias {w:?}"))
+                    .unwrap_or_default(),
+                listed.join(", ")
+            )));
+        }
+    };
+    // Summaries have no endpoint: describe the one chosen.
+    Ok(Some(match chosen.endpoint {
+        Some(_) => chosen,
+        None => aws.workspace(&chosen.id).await?.unwrap_or(chosen),
+    }))
 }
 
 /// The AWS configuration (`--profile`, the standard chain) and the region:
@@ -562,10 +707,28 @@ fn fix_command(g: &GlobalArgs, kinds: &[Kind], plan: &Plan) -> String {
     if kinds.iter().any(|k| k.is_irsa()) {
         cmd.push_str(&format!(" -n {}", plan.namespace));
     }
+    if let Some(ws) = &found_workspace(plan) {
+        cmd.push_str(&format!(" --workspace {ws}"));
+    }
     if !plan.refusals.is_empty() {
         cmd.push_str(" --overwrite");
     }
+    if plan
+        .workloads
+        .iter()
+        .any(|w| RESTARTABLE_KINDS.contains(&w.kind.as_str()))
+    {
+        cmd.push_str(" --restart");
+    }
     cmd
+}
+
+/// Workload kinds `setup --restart` restarts.
+const RESTARTABLE_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
+/// The workspace id the status found, for the fix command.
+fn found_workspace(plan: &Plan) -> Option<String> {
+    plan.workspace.as_ref().and_then(|w| w.id.clone())
 }
 
 /// Next steps after an applied setup.
@@ -580,12 +743,25 @@ fn hints(plan: &Plan) -> Vec<String> {
         .filter(|c| c.resource == Resource::ServiceAccount && c.status == Status::Applied)
         .map(|c| c.name.as_str())
         .collect();
-    if !touched.is_empty() {
+    let waiting: Vec<String> = plan
+        .workloads
+        .iter()
+        .filter(|w| w.action == "none")
+        .map(|w| format!("{}/{}", w.kind.to_ascii_lowercase(), w.name))
+        .collect();
+    if !waiting.is_empty() {
         out.push(format!(
-            "Pods read {} only when they start: restart the workloads that use {}, e.g.\n  kubectl rollout restart -n {} deployment/<name>",
+            "Pods read {} only when they start, and these run without the role: {}. Restart them with `kubectl amp-iam setup --restart -n {}`, or e.g.\n  kubectl rollout restart -n {} {}",
             crate::recipe::ROLE_ARN_ANNOTATION,
-            touched.join(", "),
-            plan.namespace
+            waiting.join(", "),
+            plan.namespace,
+            plan.namespace,
+            waiting[0]
+        ));
+    } else if !touched.is_empty() && plan.workloads.is_empty() {
+        out.push(format!(
+            "No running pod uses {} yet: pods that start from now on get the role.",
+            touched.join(", ")
         ));
     }
     if let Some(f) = plan.kinds.get(&Kind::Fargate) {

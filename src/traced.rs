@@ -5,9 +5,9 @@
 
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, Caller, EksCluster, NewRole, NodegroupRole, OidcProvider,
-    PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
 };
-use crate::cluster::{Cluster, KubeError, Removal, ServiceAccount};
+use crate::cluster::{Cluster, KubeError, Owner, Pod, Removal, ServiceAccount};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
@@ -106,6 +106,28 @@ impl<A: Aws> Aws for Traced<A> {
     }
     async fn trust_policy_quota(&self) -> Result<usize, AwsError> {
         timed("iam:GetAccountSummary", "*", self.0.trust_policy_quota()).await
+    }
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>, AwsError> {
+        timed("aps:DescribeWorkspace", id, self.0.workspace(id)).await
+    }
+    async fn workspaces(&self, alias: Option<&str>) -> Result<Vec<Workspace>, AwsError> {
+        timed(
+            "aps:ListWorkspaces",
+            alias.unwrap_or("*"),
+            self.0.workspaces(alias),
+        )
+        .await
+    }
+    async fn create_workspace(&self, alias: &str, tags: &Tags) -> Result<Workspace, AwsError> {
+        timed(
+            "aps:CreateWorkspace",
+            alias,
+            self.0.create_workspace(alias, tags),
+        )
+        .await
+    }
+    async fn delete_workspace(&self, id: &str) -> Result<(), AwsError> {
+        timed("aps:DeleteWorkspace", id, self.0.delete_workspace(id)).await
     }
     async fn create_oidc_provider(
         &self,
@@ -264,6 +286,38 @@ impl<C: Cluster> Cluster for Traced<C> {
             "kubernetes delete serviceaccounts",
             &format!("{namespace}/{name}"),
             self.0.delete_service_account(namespace, name),
+        )
+        .await
+    }
+    async fn pods(&self, namespace: &str) -> Result<Vec<Pod>, KubeError> {
+        timed("kubernetes list pods", namespace, self.0.pods(namespace)).await
+    }
+    async fn owner_of(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Owner>, KubeError> {
+        timed(
+            "kubernetes get",
+            &format!("{kind} {namespace}/{name}"),
+            self.0.owner_of(namespace, kind, name),
+        )
+        .await
+    }
+    async fn restart(&self, namespace: &str, owner: &Owner, at: &str) -> Result<(), KubeError> {
+        timed(
+            "kubernetes patch (rollout restart)",
+            &format!("{} {namespace}/{}", owner.kind, owner.name),
+            self.0.restart(namespace, owner, at),
+        )
+        .await
+    }
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        timed(
+            "kubernetes delete pods",
+            &format!("{namespace}/{name}"),
+            self.0.delete_pod(namespace, name),
         )
         .await
     }

@@ -19,6 +19,9 @@ pub struct Input {
     pub service_account: String,
     /// None: [`WORKSPACE_PLACEHOLDER`].
     pub workspace: Option<String>,
+    /// The workspace's own remote-write URL (its `prometheusEndpoint` +
+    /// `api/v1/remote_write`), when it was looked up.
+    pub remote_write_url: Option<String>,
 }
 
 /// The remote-write endpoint of a workspace.
@@ -83,6 +86,10 @@ pub struct QueueConfig {
 /// `create` to true gives the guide's chart-made ServiceAccount instead.
 pub fn document(input: &Input) -> Values {
     let workspace = input.workspace.as_deref().unwrap_or(WORKSPACE_PLACEHOLDER);
+    let url = input
+        .remote_write_url
+        .clone()
+        .unwrap_or_else(|| remote_write_url(&input.region, workspace));
     Values {
         service_accounts: ServiceAccounts {
             server: ServiceAccount {
@@ -96,7 +103,7 @@ pub fn document(input: &Input) -> Values {
         },
         server: Server {
             remote_write: vec![RemoteWrite {
-                url: remote_write_url(&input.region, workspace),
+                url,
                 sigv4: Sigv4 {
                     region: input.region.clone(),
                 },
@@ -115,7 +122,7 @@ pub fn notes(input: &Input, namespace: &str) -> Vec<String> {
     let mut out = Vec::new();
     if input.workspace.is_none() {
         out.push(format!(
-            "no --workspace: replace {WORKSPACE_PLACEHOLDER} with the workspace id (aws amp list-workspaces --region {})",
+            "no workspace: replace {WORKSPACE_PLACEHOLDER} with the workspace id (aws amp list-workspaces --region {}), or create one with `kubectl amp-iam setup ingest --create-workspace <alias>`",
             input.region
         ));
     }
@@ -137,6 +144,7 @@ mod tests {
             role_arn: "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role".into(),
             service_account: "amp-iamproxy-ingest-service-account".into(),
             workspace: workspace.map(str::to_string),
+            remote_write_url: None,
         }
     }
 

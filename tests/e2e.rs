@@ -62,10 +62,9 @@ async fn fresh_setup_provisions_everything_and_a_rerun_writes_nothing() {
     let first = env.run(&["setup"]).await;
     assert_eq!(first.code, 0, "{first:?}");
     assert!(first.stdout.contains("10 change(s) made"), "{first:?}");
+    // No pod runs as the ServiceAccounts yet: nothing needs a restart.
     assert!(
-        first
-            .stdout
-            .contains("kubectl rollout restart -n prometheus"),
+        first.stdout.contains("No running pod uses"),
         "restart hint: {first:?}"
     );
 
@@ -204,15 +203,9 @@ async fn dry_run_prints_the_plan_as_json_and_writes_nothing() {
 #[tokio::test]
 async fn json_output_gives_scripts_every_arn() {
     let env = Env::start().await;
+    let ws = env.create_workspace("scripts").await;
     let out = env
-        .run(&[
-            "setup",
-            "ingest",
-            "-o",
-            "json",
-            "--workspace",
-            "ws-0123abcd-1111-2222-3333-444455556666",
-        ])
+        .run(&["setup", "ingest", "-o", "json", "--workspace", &ws])
         .await;
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
@@ -227,25 +220,24 @@ async fn json_output_gives_scripts_every_arn() {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|c| c["resource"] != "workspace")
             .all(|c| c["status"] == "applied"),
         "{doc}"
     );
     let policy = default_document(&env, "AMPIngestPolicy").await;
     assert_eq!(
         policy["Statement"][0]["Resource"],
+        format!("arn:aws:aps:us-east-1:{ACCOUNT}:workspace/{ws}")
+    );
+    assert_eq!(doc["workspace"]["id"], ws.as_str());
+    assert_eq!(
+        doc["workspace"]["remote_write_url"],
         format!(
-            "arn:aws:aps:us-east-1:{ACCOUNT}:workspace/ws-0123abcd-1111-2222-3333-444455556666"
+            "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{ws}/api/v1/remote_write"
         )
     );
     let yaml = env
-        .run(&[
-            "status",
-            "ingest",
-            "-o",
-            "yaml",
-            "--workspace",
-            "ws-0123abcd-1111-2222-3333-444455556666",
-        ])
+        .run(&["status", "ingest", "-o", "yaml", "--workspace", "scripts"])
         .await;
     assert_eq!(yaml.code, 0, "{yaml:?}");
     let parsed: Value = serde_saphyr::from_str(&yaml.stdout).expect("yaml");
@@ -947,9 +939,11 @@ async fn values_name_the_role_setup_made_in_the_contexts_region() {
     assert_eq!(setup.code, 0, "{setup:?}");
     let made = setup.json()["kinds"]["ingest"]["role_arn"].clone();
 
-    // The account from STS, the region and namespace from the context.
+    // The account from STS, the region and namespace from the context, the
+    // URL from the workspace's own endpoint.
+    let ws = env.create_workspace("prod").await;
     env.reset_calls();
-    let out = env.run(&["values", "--workspace", "ws-1234abcd"]).await;
+    let out = env.run(&["values", "--workspace", "prod"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let v: Value = serde_saphyr::from_str(&out.stdout).expect("YAML");
     assert_eq!(
@@ -959,14 +953,17 @@ async fn values_name_the_role_setup_made_in_the_contexts_region() {
     assert_eq!(v["serviceAccounts"]["server"]["name"], INGEST_SA);
     assert_eq!(
         v["server"]["remoteWrite"][0]["url"],
-        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1234abcd/api/v1/remote_write"
+        format!(
+            "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{ws}/api/v1/remote_write"
+        )
     );
     assert_eq!(
         v["server"]["remoteWrite"][0]["sigv4"]["region"],
         "us-east-1"
     );
     assert!(out.stderr.contains("-n prometheus"), "{out:?}");
-    assert_eq!(env.aws_calls(), ["GetCallerIdentity"]);
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
+    assert_eq!(env.aws_calls()[0], "GetCallerIdentity");
 
     // --account skips STS; permissions never calls AWS.
     env.reset_calls();

@@ -7,10 +7,12 @@ mod kube_standin;
 use std::collections::{BTreeMap, BTreeSet};
 
 use amp_iam::cluster::kube::KubeCluster;
-use amp_iam::cluster::{Cluster, FIELD_MANAGER, KubeErrorKind, Removal, ServiceAccount};
+use amp_iam::cluster::{
+    Cluster, FIELD_MANAGER, KubeErrorKind, Owner, Pod, Removal, ServiceAccount,
+};
 use k8s_openapi::api::core::v1::ServiceAccount as K8sServiceAccount;
 use kube::api::{Patch, PatchParams};
-use kube_standin::KubeStandin;
+use kube_standin::{KubeStandin, StandinPod};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -117,6 +119,11 @@ async fn reapply_keeps_foreign_annotation_and_label() {
             annotation_managers: BTreeMap::from([
                 (ROLE_ARN.to_string(), managers(&[FIELD_MANAGER])),
                 ("meta.helm.sh/release-name".to_string(), managers(&["helm"])),
+            ]),
+            // The stand-in's clock counts writes: namespace, create, helm, re-apply.
+            annotation_times: map(&[
+                (ROLE_ARN, "2024-01-01T00:00:04Z"),
+                ("meta.helm.sh/release-name", "2024-01-01T00:00:03Z"),
             ]),
         })
     );
@@ -678,6 +685,7 @@ async fn apply_returns_the_answered_object_with_managed_fields() {
                 ROLE_ARN.to_string(),
                 managers(&[FIELD_MANAGER])
             )]),
+            annotation_times: map(&[(ROLE_ARN, "2024-01-01T00:00:02Z")]),
         }
     );
     assert_eq!(
@@ -909,5 +917,679 @@ async fn apply_that_drops_a_key_keeps_it_while_an_update_manager_owns_it() {
     assert!(
         k8s.annotate("ns", "missing", "a", "1", "kubectl-annotate")
             .is_err()
+    );
+}
+
+// --- Pods, owners, restarts ---------------------------------------------------
+
+const SA: &str = "amp-iamproxy-ingest-service-account";
+const TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+
+fn owner(kind: &str, name: &str) -> Owner {
+    Owner {
+        kind: kind.to_string(),
+        name: name.to_string(),
+    }
+}
+
+fn by_name(pods: Vec<Pod>) -> BTreeMap<String, Pod> {
+    pods.into_iter().map(|p| (p.name.clone(), p)).collect()
+}
+
+/// The stand-in's pods of `ns` owned by `kind`/`name`.
+fn pods_of(k8s: &KubeStandin, ns: &str, kind: &str, name: &str) -> Vec<StandinPod> {
+    k8s.pods(ns)
+        .into_iter()
+        .filter(|p| p.owner == Some((kind.to_string(), name.to_string())))
+        .collect()
+}
+
+#[tokio::test]
+async fn pods_map_every_field() {
+    let k8s = KubeStandin::start().await;
+    let rs = k8s.add_deployment("ns", "prometheus-server", SA, 1);
+    // As the webhook leaves a pod: env in every container, init ones too, and the volume.
+    k8s.put_pod(
+        "ns",
+        json!({
+            "metadata": {
+                "name": "injected",
+                "creationTimestamp": "2024-02-03T04:05:06Z",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
+                                     "uid": "u", "controller": true}],
+            },
+            "spec": {
+                "serviceAccountName": SA,
+                "initContainers": [{"name": "init", "env": [
+                    {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/init"}
+                ]}],
+                "containers": [{"name": "app", "env": [
+                    {"name": "AWS_ROLE_ARN", "value": ARN},
+                    {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE},
+                ]}],
+                "volumes": [{"name": "aws-iam-token", "projected": {"sources": [
+                    {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}
+                ]}}],
+            },
+            "status": {"phase": "Running"},
+        }),
+    );
+    // Only an init container has the role; no service account named at all.
+    k8s.put_pod(
+        "ns",
+        json!({
+            "metadata": {"name": "init-only", "creationTimestamp": "2024-02-03T04:05:07Z"},
+            "spec": {
+                "initContainers": [{"name": "init", "env": [{"name": "AWS_ROLE_ARN", "value": THEIR_ARN}]}],
+                "containers": [{"name": "app"}],
+                "volumes": [{"name": "aws-iam-token", "emptyDir": {}}],
+            },
+            "status": {"phase": "Succeeded"},
+        }),
+    );
+    // Elsewhere: not listed.
+    k8s.add_bare_pod("other", "elsewhere", SA, Some(ARN));
+
+    let pods = by_name(cluster(&k8s.uri()).pods("ns").await.expect("list"));
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert_eq!(
+        pods["injected"],
+        Pod {
+            name: "injected".to_string(),
+            service_account: SA.to_string(),
+            owner: Some(owner("StatefulSet", "db")),
+            role_arn_env: Some(ARN.to_string()),
+            token_volume: true,
+            created: Some("2024-02-03T04:05:06Z".to_string()),
+            phase: Some("Running".to_string()),
+        }
+    );
+    assert_eq!(
+        pods["init-only"],
+        Pod {
+            name: "init-only".to_string(),
+            service_account: "default".to_string(),
+            owner: None,
+            role_arn_env: Some(THEIR_ARN.to_string()),
+            token_volume: false,
+            created: Some("2024-02-03T04:05:07Z".to_string()),
+            phase: Some("Succeeded".to_string()),
+        }
+    );
+    let seeded = pods
+        .values()
+        .find(|p| p.owner == Some(owner("ReplicaSet", &rs)))
+        .expect("the deployment's pod");
+    assert_eq!(seeded.service_account, SA);
+    assert_eq!(
+        (seeded.role_arn_env.as_deref(), seeded.token_volume),
+        (None, false)
+    );
+    assert_eq!(seeded.phase.as_deref(), Some("Running"));
+    assert!(
+        seeded
+            .created
+            .as_deref()
+            .is_some_and(|c| c.starts_with("2024-01-01T")),
+        "{seeded:?}"
+    );
+
+    // One request, a page of 500, in the namespace's path.
+    let gets = k8s.requests_with_method("GET").await;
+    assert_eq!(gets.len(), 1);
+    assert_eq!(gets[0].url.path(), "/api/v1/namespaces/ns/pods");
+    let query: BTreeMap<String, String> = gets[0].url.query_pairs().into_owned().collect();
+    assert_eq!(query, map(&[("limit", "500")]));
+
+    // A namespace with no pods (or none at all) lists empty, as the API does.
+    assert_eq!(cluster(&k8s.uri()).pods("nope").await, Ok(vec![]));
+}
+
+#[tokio::test]
+async fn pods_are_listed_in_pages_with_continue_tokens() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_deployment("big", "web", "default", 1001);
+    let pods = cluster(&k8s.uri()).pods("big").await.expect("list");
+    assert_eq!(pods.len(), 1001);
+    let names: BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), 1001, "no pod twice");
+
+    let gets = k8s.requests_with_method("GET").await;
+    assert_eq!(gets.len(), 3, "pages of 500, 500 and 1");
+    let queries: Vec<BTreeMap<String, String>> = gets
+        .iter()
+        .map(|r| r.url.query_pairs().into_owned().collect())
+        .collect();
+    assert!(!queries[0].contains_key("continue"));
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.get("limit").map(String::as_str) == Some("500"))
+    );
+    assert!(queries[1].contains_key("continue") && queries[2].contains_key("continue"));
+    assert_ne!(queries[1]["continue"], queries[2]["continue"]);
+}
+
+#[tokio::test]
+async fn an_expired_continue_token_falls_back_to_one_full_list() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_deployment("big", "web", "default", 600);
+    k8s.compact_during_next_list();
+    let pods = cluster(&k8s.uri()).pods("big").await.expect("list");
+    assert_eq!(pods.len(), 600);
+    let queries: Vec<BTreeMap<String, String>> = k8s
+        .requests_with_method("GET")
+        .await
+        .iter()
+        .map(|r| r.url.query_pairs().into_owned().collect())
+        .collect();
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    assert!(queries[1].contains_key("continue"), "the page that got 410");
+    assert!(
+        queries[2].is_empty(),
+        "then everything at once: {queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_pod_list_names_the_rbac_check() {
+    let k8s = KubeStandin::start().await;
+    k8s.fail_next("GET", 403, 1);
+    let err = cluster(&k8s.uri()).pods("ns").await.expect_err("forbidden");
+    assert_eq!(err.kind, KubeErrorKind::Forbidden);
+    assert_eq!((err.verb, err.resource.as_str()), ("list", "pods ns"));
+    assert!(
+        err.message.contains("cannot list resource \"pods\""),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.to_string().contains("kubectl auth can-i list pods"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn owner_of_walks_one_step_up() {
+    let k8s = KubeStandin::start().await;
+    let rs = k8s.add_deployment("ns", "prometheus-server", SA, 1);
+    k8s.add_job("ns", "compact-28910", SA, Some("compact"));
+    k8s.add_job("ns", "once", SA, None);
+    let c = cluster(&k8s.uri());
+
+    assert_eq!(
+        c.owner_of("ns", "ReplicaSet", &rs).await,
+        Ok(Some(owner("Deployment", "prometheus-server")))
+    );
+    assert_eq!(
+        c.owner_of("ns", "Job", "compact-28910").await,
+        Ok(Some(owner("CronJob", "compact")))
+    );
+    assert_eq!(c.owner_of("ns", "Job", "once").await, Ok(None), "no owner");
+    assert_eq!(
+        c.owner_of("ns", "Deployment", "prometheus-server").await,
+        Ok(None),
+        "a top-level workload"
+    );
+    assert_eq!(
+        c.owner_of("ns", "ReplicaSet", "gone").await,
+        Ok(None),
+        "404"
+    );
+    let sent = k8s.requests().await.len();
+    assert_eq!(c.owner_of("ns", "CronJob", "compact").await, Ok(None));
+    assert_eq!(c.owner_of("ns", "Rollout", "argo").await, Ok(None));
+    assert_eq!(
+        k8s.requests().await.len(),
+        sent,
+        "other kinds are not fetched"
+    );
+
+    let paths: Vec<String> = k8s
+        .requests()
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        paths[..2],
+        [
+            format!("/apis/apps/v1/namespaces/ns/replicasets/{rs}"),
+            "/apis/batch/v1/namespaces/ns/jobs/compact-28910".to_string(),
+        ]
+    );
+
+    k8s.fail_next("GET", 403, 1);
+    let err = c
+        .owner_of("ns", "ReplicaSet", &rs)
+        .await
+        .expect_err("forbidden");
+    assert_eq!(err.kind, KubeErrorKind::Forbidden);
+    assert_eq!(
+        (err.verb, err.resource),
+        ("get", format!("replicasets ns/{rs}"))
+    );
+    assert!(
+        err.message.contains("in API group \"apps\""),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn restart_sends_rollout_restarts_patch_and_new_pods_get_the_role() {
+    let k8s = KubeStandin::start().await;
+    let old_rs = k8s.add_deployment("prometheus", "prometheus-server", SA, 2);
+    let c = cluster(&k8s.uri());
+    let sa = c
+        .apply_service_account("prometheus", SA, &map(&[(ROLE_ARN, ARN)]), &BTreeMap::new())
+        .await
+        .expect("apply");
+    let annotated = sa.annotation_times[ROLE_ARN].clone();
+    let before = k8s.pods("prometheus");
+    assert!(
+        before.iter().all(|p| p.created < annotated),
+        "seeded before: {before:?}"
+    );
+    assert!(before.iter().all(|p| !p.env.contains_key("AWS_ROLE_ARN")));
+
+    let at = "2024-06-01T12:00:00Z";
+    c.restart("prometheus", &owner("Deployment", "prometheus-server"), at)
+        .await
+        .expect("restart");
+
+    let patches = k8s.requests_with_method("PATCH").await;
+    let sent = patches.last().expect("the restart");
+    assert_eq!(
+        sent.url.path(),
+        "/apis/apps/v1/namespaces/prometheus/deployments/prometheus-server"
+    );
+    assert_eq!(
+        sent.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/strategic-merge-patch+json")
+    );
+    let query: BTreeMap<String, String> = sent.url.query_pairs().into_owned().collect();
+    assert_eq!(query, map(&[("fieldManager", FIELD_MANAGER)]));
+    assert_eq!(
+        sent.body_json::<serde_json::Value>().expect("json body"),
+        json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}})
+    );
+    assert_eq!(k8s.workload_patches(), 1);
+    assert_eq!(
+        k8s.restarted("prometheus", "Deployment", "prometheus-server")
+            .as_deref(),
+        Some(at)
+    );
+
+    // The controller replaced both pods through a new ReplicaSet; the
+    // webhook injected the account's role into them.
+    assert!(pods_of(&k8s, "prometheus", "ReplicaSet", &old_rs).is_empty());
+    let after = k8s.pods("prometheus");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let new_rs = after[0].owner.clone().expect("owned").1;
+    assert_ne!(new_rs, old_rs);
+    assert_eq!(
+        c.owner_of("prometheus", "ReplicaSet", &new_rs).await,
+        Ok(Some(owner("Deployment", "prometheus-server")))
+    );
+    for pod in &after {
+        assert_eq!(pod.owner, Some(("ReplicaSet".to_string(), new_rs.clone())));
+        assert_eq!(pod.env.get("AWS_ROLE_ARN").map(String::as_str), Some(ARN));
+        assert_eq!(
+            pod.env
+                .get("AWS_WEB_IDENTITY_TOKEN_FILE")
+                .map(String::as_str),
+            Some(TOKEN_FILE)
+        );
+        assert!(pod.token_volume);
+        assert!(pod.created > annotated, "{} after {annotated}", pod.created);
+        assert_eq!(pod.restarted_at.as_deref(), Some(at));
+    }
+    let seen = by_name(c.pods("prometheus").await.expect("list"));
+    assert!(
+        seen.values()
+            .all(|p| p.role_arn_env.as_deref() == Some(ARN) && p.token_volume)
+    );
+    let old = k8s
+        .workload("prometheus", "ReplicaSet", &old_rs)
+        .expect("kept as history");
+    assert_eq!(old["spec"]["replicas"], 0);
+    let deployment = k8s
+        .workload("prometheus", "Deployment", "prometheus-server")
+        .expect("stored");
+    assert_eq!(deployment["metadata"]["generation"], 2);
+
+    // The same restart again changes nothing: no new pods.
+    c.restart("prometheus", &owner("Deployment", "prometheus-server"), at)
+        .await
+        .expect("again");
+    let names = |pods: Vec<StandinPod>| pods.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    assert_eq!(names(k8s.pods("prometheus")), names(after));
+}
+
+#[tokio::test]
+async fn restart_without_the_webhook_injects_nothing() {
+    let k8s = KubeStandin::start().await;
+    k8s.set_webhook(false);
+    k8s.add_deployment("ns", "prometheus-server", SA, 2);
+    k8s.put_service_account("ns", SA, &[(ROLE_ARN, ARN)], &[], FIELD_MANAGER);
+    let c = cluster(&k8s.uri());
+    c.restart(
+        "ns",
+        &owner("Deployment", "prometheus-server"),
+        "2024-06-01T12:00:00Z",
+    )
+    .await
+    .expect("restart");
+    let pods = c.pods("ns").await.expect("list");
+    assert_eq!(pods.len(), 2);
+    assert!(
+        pods.iter()
+            .all(|p| p.role_arn_env.is_none() && !p.token_volume),
+        "{pods:?}"
+    );
+    assert!(pods.iter().all(|p| p.created.is_some()));
+}
+
+#[tokio::test]
+async fn restart_of_statefulsets_and_daemonsets_replaces_their_pods() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_statefulset("ns", "prometheus-server", SA, 2);
+    k8s.add_daemonset("ns", "node-exporter", "exporter", 3);
+    k8s.put_service_account("ns", SA, &[(ROLE_ARN, ARN)], &[], FIELD_MANAGER);
+    // An account without a role: its pods restart with nothing injected.
+    k8s.put_service_account("ns", "exporter", &[], &[], "helm");
+    let c = cluster(&k8s.uri());
+    let before = k8s.pods("ns");
+    let at = "2024-06-01T12:00:00Z";
+
+    c.restart("ns", &owner("StatefulSet", "prometheus-server"), at)
+        .await
+        .expect("statefulset");
+    c.restart("ns", &owner("DaemonSet", "node-exporter"), at)
+        .await
+        .expect("daemonset");
+    assert_eq!(k8s.workload_patches(), 2);
+    let paths: Vec<String> = k8s
+        .requests_with_method("PATCH")
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/apis/apps/v1/namespaces/ns/statefulsets/prometheus-server",
+            "/apis/apps/v1/namespaces/ns/daemonsets/node-exporter",
+        ]
+    );
+
+    let set = pods_of(&k8s, "ns", "StatefulSet", "prometheus-server");
+    let names: Vec<&str> = set.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["prometheus-server-0", "prometheus-server-1"],
+        "ordinals kept"
+    );
+    for pod in &set {
+        let old = before
+            .iter()
+            .find(|b| b.name == pod.name)
+            .expect("same name");
+        assert!(pod.created > old.created, "recreated");
+        assert_eq!(pod.env.get("AWS_ROLE_ARN").map(String::as_str), Some(ARN));
+    }
+    let daemons = pods_of(&k8s, "ns", "DaemonSet", "node-exporter");
+    assert_eq!(daemons.len(), 3);
+    assert!(
+        daemons
+            .iter()
+            .all(|p| !before.iter().any(|b| b.name == p.name))
+    );
+    assert!(daemons.iter().all(|p| p.env.is_empty() && !p.token_volume));
+    assert_eq!(
+        k8s.restarted("ns", "DaemonSet", "node-exporter").as_deref(),
+        Some(at)
+    );
+}
+
+#[tokio::test]
+async fn restart_of_a_missing_deployment_is_not_found() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_namespace("ns");
+    let err = cluster(&k8s.uri())
+        .restart(
+            "ns",
+            &owner("Deployment", "prometheus-server"),
+            "2024-06-01T12:00:00Z",
+        )
+        .await
+        .expect_err("missing");
+    assert_eq!(err.kind, KubeErrorKind::NotFound);
+    assert_eq!(
+        (err.verb, err.resource.as_str()),
+        ("patch", "deployments ns/prometheus-server")
+    );
+    assert!(
+        err.message
+            .contains("deployments.apps \"prometheus-server\" not found"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        k8s.requests_with_method("PATCH").await.len(),
+        1,
+        "not retried"
+    );
+    assert_eq!(k8s.workload_patches(), 0);
+}
+
+#[tokio::test]
+async fn restart_of_other_kinds_is_invalid_and_sends_nothing() {
+    let k8s = KubeStandin::start().await;
+    let rs = k8s.add_deployment("ns", "web", "default", 1);
+    let c = cluster(&k8s.uri());
+    for (kind, name) in [
+        ("ReplicaSet", rs.as_str()),
+        ("Job", "once"),
+        ("CronJob", "nightly"),
+    ] {
+        let err = c
+            .restart("ns", &owner(kind, name), "2024-06-01T12:00:00Z")
+            .await
+            .expect_err("not restartable");
+        assert_eq!(err.kind, KubeErrorKind::Invalid, "{kind}");
+        assert_eq!(err.verb, "patch");
+        assert!(err.message.contains(kind), "{}", err.message);
+        assert!(
+            err.resource.ends_with(&format!(" ns/{name}")),
+            "{}",
+            err.resource
+        );
+    }
+    assert_eq!(k8s.requests().await.len(), 0);
+}
+
+#[tokio::test]
+async fn restart_answered_without_the_annotation_is_an_error() {
+    // E.g. a mutating admission webhook that strips template annotations.
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/apis/apps/v1/namespaces/ns/deployments/web"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web"}]}},
+            },
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = cluster(&server.uri())
+        .restart("ns", &owner("Deployment", "web"), "2024-06-01T12:00:00Z")
+        .await
+        .expect_err("not restarted");
+    assert_eq!(
+        (err.verb, err.resource.as_str()),
+        ("patch", "deployments ns/web")
+    );
+    assert!(
+        err.message
+            .contains("kubectl.kubernetes.io/restartedAt unset"),
+        "{}",
+        err.message
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn restart_conflicts_are_retried() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_deployment("ns", "web", "default", 1);
+    k8s.fail_next("PATCH", 409, 1);
+    cluster(&k8s.uri())
+        .restart("ns", &owner("Deployment", "web"), "2024-06-01T12:00:00Z")
+        .await
+        .expect("second attempt");
+    assert_eq!(k8s.requests_with_method("PATCH").await.len(), 2);
+    assert_eq!(k8s.workload_patches(), 1);
+}
+
+#[tokio::test]
+async fn pods_started_before_their_account_exists_wait_for_it() {
+    // Admission refuses pods whose ServiceAccount is missing; the controller
+    // retries, so they appear, injected, once the account is there.
+    let k8s = KubeStandin::start().await;
+    k8s.add_deployment("ns", "prometheus-server", SA, 2);
+    let c = cluster(&k8s.uri());
+    c.restart(
+        "ns",
+        &owner("Deployment", "prometheus-server"),
+        "2024-06-01T12:00:00Z",
+    )
+    .await
+    .expect("restart");
+    assert_eq!(
+        c.pods("ns").await,
+        Ok(vec![]),
+        "refused for want of the account"
+    );
+
+    c.apply_service_account("ns", SA, &map(&[(ROLE_ARN, ARN)]), &BTreeMap::new())
+        .await
+        .expect("apply");
+    let pods = c.pods("ns").await.expect("list");
+    assert_eq!(pods.len(), 2);
+    assert!(pods.iter().all(|p| p.role_arn_env.as_deref() == Some(ARN)));
+}
+
+#[tokio::test]
+async fn delete_pod_is_idempotent_and_controllers_replace_their_pods() {
+    let k8s = KubeStandin::start().await;
+    k8s.add_bare_pod("ns", "debug", SA, None);
+    let rs = k8s.add_deployment("ns", "web", "default", 1);
+    let c = cluster(&k8s.uri());
+
+    c.delete_pod("ns", "debug").await.expect("delete");
+    assert!(k8s.pod("ns", "debug").is_none());
+    c.delete_pod("ns", "debug").await.expect("already gone");
+    let deletes = k8s.requests_with_method("DELETE").await;
+    assert_eq!(deletes.len(), 2);
+    assert_eq!(deletes[0].url.path(), "/api/v1/namespaces/ns/pods/debug");
+
+    // A ReplicaSet's pod comes back under another name (the stand-in's controller).
+    let old = pods_of(&k8s, "ns", "ReplicaSet", &rs);
+    c.delete_pod("ns", &old[0].name).await.expect("delete");
+    let new = pods_of(&k8s, "ns", "ReplicaSet", &rs);
+    assert_eq!(new.len(), 1);
+    assert_ne!(new[0].name, old[0].name);
+
+    k8s.fail_next("DELETE", 403, 1);
+    let err = c.delete_pod("ns", "x").await.expect_err("forbidden");
+    assert_eq!((err.verb, err.resource.as_str()), ("delete", "pods ns/x"));
+    assert_eq!(err.kind, KubeErrorKind::Forbidden);
+}
+
+#[tokio::test]
+async fn annotation_times_come_from_managed_fields() {
+    let k8s = KubeStandin::start().await;
+    k8s.put_service_account("ns", "sa", &[("owner", "team")], &[], "helm");
+    k8s.annotate("ns", "sa", ROLE_ARN, THEIR_ARN, "kubectl-annotate")
+        .expect("annotate");
+    let c = cluster(&k8s.uri());
+    let first = c
+        .service_account("ns", "sa")
+        .await
+        .expect("get")
+        .expect("exists");
+    let stored = k8s.service_account("ns", "sa").expect("stored");
+    let time_of = |manager: &str| {
+        stored["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["manager"] == manager))
+            .and_then(|e| e["time"].as_str())
+            .map(str::to_string)
+            .expect("entry")
+    };
+    assert_eq!(first.annotation_times["owner"], time_of("helm"));
+    assert_eq!(
+        first.annotation_times[ROLE_ARN],
+        time_of("kubectl-annotate")
+    );
+    assert!(first.annotation_times["owner"] < first.annotation_times[ROLE_ARN]);
+
+    // Our apply of the same value shares the key: the later write counts.
+    let applied = c
+        .apply_service_account("ns", "sa", &map(&[(ROLE_ARN, THEIR_ARN)]), &BTreeMap::new())
+        .await
+        .expect("apply");
+    assert!(applied.annotation_times[ROLE_ARN] > first.annotation_times[ROLE_ARN]);
+    assert_eq!(
+        applied.annotation_times["owner"],
+        first.annotation_times["owner"]
+    );
+}
+
+#[tokio::test]
+async fn the_standin_lists_workloads_by_label() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::core::v1::Pod as K8sPod;
+    use kube::api::ListParams;
+
+    let k8s = KubeStandin::start().await;
+    k8s.add_deployment("ns", "web", "default", 2);
+    k8s.add_deployment("ns", "api", "default", 1);
+    let uri = k8s.uri().parse().expect("uri");
+    let client = kube::Client::try_from(kube::Config::new(uri)).expect("client");
+    let pods: kube::Api<K8sPod> = kube::Api::namespaced(client.clone(), "ns");
+    let web = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=web"))
+        .await
+        .expect("list");
+    assert_eq!(web.items.len(), 2);
+    let not_web = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name!=web,pod-template-hash"))
+        .await
+        .expect("list");
+    assert_eq!(not_web.items.len(), 1);
+    let sets: kube::Api<ReplicaSet> = kube::Api::namespaced(client, "ns");
+    let api_sets = sets
+        .list(&ListParams::default().labels("app.kubernetes.io/name=api"))
+        .await
+        .expect("list");
+    assert_eq!(api_sets.items.len(), 1);
+    let spec = api_sets.items[0].spec.as_ref().expect("spec");
+    let hash = &spec.selector.match_labels.as_ref().expect("labels")["pod-template-hash"];
+    assert!(
+        api_sets.items[0]
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.ends_with(hash.as_str()))
     );
 }

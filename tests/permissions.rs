@@ -11,13 +11,16 @@ use std::process::Command;
 const SDK: &str = include_str!("../src/aws/sdk.rs");
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-amp_iam");
 /// Needed because creation passes tags, not called on their own.
-const TAG_ACTIONS: [&str; 3] = [
+const TAG_ACTIONS: [&str; 4] = [
     "iam:TagRole",
     "iam:TagPolicy",
     "iam:TagOpenIDConnectProvider",
+    "aps:TagResource",
 ];
+/// The services the SDK edge calls, by IAM prefix.
+const SERVICES: [&str; 4] = ["iam", "eks", "sts", "aps"];
 
-/// Every `"iam:X"`, `"eks:X"` or `"sts:X"` string literal in `source`.
+/// Every `"iam:X"`, `"eks:X"`, `"sts:X"` or `"aps:X"` string literal in `source`.
 fn labelled_actions(source: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut rest = source;
@@ -26,7 +29,7 @@ fn labelled_actions(source: &str) -> BTreeSet<String> {
         let Some(end) = after.find('"') else { break };
         let literal = &after[..end];
         if let Some((service, action)) = literal.split_once(':') {
-            if ["iam", "eks", "sts"].contains(&service)
+            if SERVICES.contains(&service)
                 && !action.is_empty()
                 && action.bytes().all(|b| b.is_ascii_alphabetic())
             {
@@ -90,10 +93,14 @@ fn the_scanner_finds_the_labelled_calls() {
         "sts:GetCallerIdentity",
         "eks:DescribeCluster",
         "iam:CreateRole",
+        "aps:DescribeWorkspace",
+        "aps:ListWorkspaces",
+        "aps:CreateWorkspace",
+        "aps:DeleteWorkspace",
     ] {
         assert!(found.contains(a), "{a} not found in {found:?}");
     }
-    assert!(found.len() >= 20, "only {found:?}");
+    assert!(found.len() >= 24, "only {found:?}");
     assert_eq!(
         labelled_actions(r#"x("iam:GetRole", "iam:", "s3:GetObject", "eks:List-x") "sts:A""#),
         BTreeSet::from(["iam:GetRole".to_string(), "sts:A".to_string()])
@@ -124,7 +131,8 @@ fn teardown_policies_of_all_kinds_cover_every_call_in_the_sdk_edge() {
 
 /// What only teardown calls: deletes, detaches, and the ListRoles of
 /// `--include-oidc-provider`.
-const TEARDOWN_ONLY: [&str; 5] = [
+const TEARDOWN_ONLY: [&str; 6] = [
+    "aps:DeleteWorkspace",
     "iam:DeleteOpenIDConnectProvider",
     "iam:DeletePolicy",
     "iam:DeleteRole",
@@ -144,8 +152,12 @@ fn setup_policies_of_all_kinds_cover_every_call_but_teardowns() {
         .filter(|a| !TEARDOWN_ONLY.contains(&a.as_str()))
         .collect();
     assert_eq!(printed, needed);
-    // Reads setup relies on, and the version pruning.
+    // Reads setup relies on, the version pruning, and --create-workspace.
     for a in [
+        "aps:ListWorkspaces",
+        "aps:DescribeWorkspace",
+        "aps:CreateWorkspace",
+        "aps:TagResource",
         "iam:GetAccountSummary",
         "iam:GetPolicy",
         "iam:ListEntitiesForPolicy",
@@ -207,6 +219,58 @@ fn stdout_is_the_policy_and_stderr_the_rbac_note() {
         run.stderr.contains("namespaces: get, create"),
         "{}",
         run.stderr
+    );
+    for rule in [
+        "pods: list in namespace prometheus",
+        "replicasets.apps: get in namespace prometheus",
+        "jobs.batch: get in namespace prometheus",
+        "deployments.apps: get, patch in namespace prometheus (Role), for setup --restart",
+        "pods: delete in namespace prometheus (Role), only for setup --restart --force",
+    ] {
+        assert!(run.stderr.contains(rule), "{rule}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn workspace_grants_are_scoped_to_the_accounts_workspaces() {
+    let doc = policy(&[
+        "ingest",
+        "--teardown",
+        "--account",
+        "111122223333",
+        "--region",
+        "eu-west-1",
+    ]);
+    let statements = doc["Statement"].as_array().expect("Statement is a list");
+    let sid = |name: &str| {
+        statements
+            .iter()
+            .find(|st| st["Sid"] == name)
+            .unwrap_or_else(|| panic!("a {name} statement"))
+    };
+    let ws = sid("AmpWorkspaces");
+    assert_eq!(
+        ws["Resource"],
+        "arn:aws:aps:eu-west-1:111122223333:workspace/*"
+    );
+    assert_eq!(
+        ws["Action"],
+        serde_json::json!([
+            "aps:DeleteWorkspace",
+            "aps:DescribeWorkspace",
+            "aps:TagResource"
+        ])
+    );
+    // Neither has a resource type in AMP: `*` is the only Resource IAM accepts.
+    let create = sid("AmpWorkspaceCreate");
+    assert_eq!(create["Resource"], "*");
+    assert_eq!(
+        create["Condition"]["StringEquals"]["aws:RequestTag/app.kubernetes.io/managed-by"],
+        "kubectl-amp-iam"
+    );
+    assert!(
+        actions(&serde_json::json!({"Statement": [sid("Discover")]}))
+            .contains("aps:ListWorkspaces")
     );
 }
 

@@ -83,6 +83,22 @@ pub struct PolicyEntities {
     pub groups: Vec<String>,
 }
 
+/// An Amazon Managed Service for Prometheus workspace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Workspace {
+    /// `ws-…`.
+    pub id: String,
+    pub alias: Option<String>,
+    pub arn: String,
+    /// `ACTIVE`, `CREATING`, `UPDATING`, `DELETING`, `CREATION_FAILED`.
+    pub status: String,
+    /// `https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/`; only
+    /// DescribeWorkspace and CreateWorkspace give it (ListWorkspaces does not).
+    pub endpoint: Option<String>,
+    #[serde(skip)]
+    pub tags: Tags,
+}
+
 /// A role about to be created.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewRole {
@@ -135,6 +151,16 @@ pub trait Aws {
     /// The account's quota for a role trust policy, in characters
     /// (GetAccountSummary `AssumeRolePolicySizeQuota`; 2,048 unless raised).
     async fn trust_policy_quota(&self) -> Result<usize, AwsError>;
+
+    /// An AMP workspace by id (DescribeWorkspace, in the client's region); None when absent.
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>, AwsError>;
+    /// The region's AMP workspaces (ListWorkspaces, all pages), those with
+    /// exactly this alias when given. Summaries: `endpoint` is None.
+    async fn workspaces(&self, alias: Option<&str>) -> Result<Vec<Workspace>, AwsError>;
+    /// CreateWorkspace with this alias and tags; the answer has no endpoint
+    /// until described, so it is read back with DescribeWorkspace.
+    async fn create_workspace(&self, alias: &str, tags: &Tags) -> Result<Workspace, AwsError>;
+    async fn delete_workspace(&self, id: &str) -> Result<(), AwsError>;
 
     async fn create_oidc_provider(
         &self,
@@ -246,6 +272,7 @@ impl AwsError {
             AwsErrorKind::Throttled => "AWS kept throttling after retries: run again in a minute".to_string(),
             AwsErrorKind::Unavailable => "Check network access to the AWS endpoint (and AWS_ENDPOINT_URL if set), then run again".to_string(),
             AwsErrorKind::LimitExceeded if self.is_trust_quota() => "The role's trust policy is over the account's quota (IAM AssumeRolePolicySizeQuota): remove statements it no longer needs, or raise the quota \"Role trust policy length\" in Service Quotas (IAM, up to 4,096), then run again".to_string(),
+            AwsErrorKind::LimitExceeded if self.action.starts_with("aps:") => "An Amazon Managed Service for Prometheus quota was reached (e.g. workspaces per region): delete unused workspaces or ask for an increase in Service Quotas".to_string(),
             AwsErrorKind::LimitExceeded => "An IAM quota was reached: remove unused entities or ask for a quota increase".to_string(),
             AwsErrorKind::ConcurrentModification => "Someone changed it at the same moment: run again".to_string(),
             AwsErrorKind::Invalid => "The request was rejected as invalid: check names and documents, or report a bug".to_string(),

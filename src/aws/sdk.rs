@@ -2,6 +2,8 @@
 //!
 //! Every call maps its SDK error through [`sdk_err`], which names the IAM
 //! action and the resource so a failure tells the operator what to grant.
+//! Those action literals are also what `tests/permissions.rs` checks the
+//! operator policy against.
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use percent_encoding::percent_decode_str;
 
 use super::{
     AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
-    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
+    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
 };
 
 /// Attempts per call: enough to ride out IAM's low throttling limits with the
@@ -31,22 +33,25 @@ const LIST_POLICIES_PAGE: i32 = 1000;
 /// What GetAccountSummary omits: IAM's default quota for a role trust policy.
 const DEFAULT_TRUST_QUOTA: i32 = 2048;
 
-/// [`Aws`] backed by the AWS SDK clients for IAM, EKS and STS.
+/// [`Aws`] backed by the AWS SDK clients for IAM, EKS, STS and AMP.
 #[derive(Clone)]
 pub struct SdkAws {
     iam: aws_sdk_iam::Client,
     eks: aws_sdk_eks::Client,
     sts: aws_sdk_sts::Client,
+    amp: aws_sdk_amp::Client,
 }
 
 impl SdkAws {
-    /// Clients from one shared config, so `AWS_ENDPOINT_URL` and the per-service
-    /// `AWS_ENDPOINT_URL_IAM` / `_EKS` / `_STS` are honoured.
+    /// Clients from one shared config (so one retry and timeout policy), and so
+    /// `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_IAM` / `_EKS` /
+    /// `_STS` / `_AMP` are honoured.
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             iam: aws_sdk_iam::Client::new(config),
             eks: aws_sdk_eks::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            amp: aws_sdk_amp::Client::new(config),
         }
     }
 
@@ -55,8 +60,9 @@ impl SdkAws {
         iam: aws_sdk_iam::Client,
         eks: aws_sdk_eks::Client,
         sts: aws_sdk_sts::Client,
+        amp: aws_sdk_amp::Client,
     ) -> Self {
-        Self { iam, eks, sts }
+        Self { iam, eks, sts, amp }
     }
 
     /// The standard credential/region chain, optionally pinned to a profile and
@@ -393,6 +399,87 @@ impl Aws for SdkAws {
         Ok(usize::try_from(quota).unwrap_or(crate::policy::TRUST_POLICY_LIMIT))
     }
 
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>, AwsError> {
+        let out = self
+            .amp
+            .describe_workspace()
+            .workspace_id(id)
+            .send()
+            .await
+            .map_err(sdk_err("aps:DescribeWorkspace", id))
+            .found()?;
+        Ok(out.as_ref().and_then(|o| o.workspace()).map(|w| Workspace {
+            id: w.workspace_id().to_owned(),
+            alias: w.alias().map(str::to_owned),
+            arn: w.arn().to_owned(),
+            status: workspace_status(w.status()),
+            endpoint: w.prometheus_endpoint().map(str::to_owned),
+            tags: amp_tag_map(w.tags()),
+        }))
+    }
+
+    async fn workspaces(&self, alias: Option<&str>) -> Result<Vec<Workspace>, AwsError> {
+        // AMP filters by alias prefix (and trims it, as it trims aliases on
+        // create): the exact match is kept here. An empty alias, which AMP
+        // would refuse as a filter, matches nothing.
+        let alias = alias.map(str::trim);
+        let summaries = self
+            .amp
+            .list_workspaces()
+            .set_alias(alias.filter(|a| !a.is_empty()).map(str::to_owned))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err("aps:ListWorkspaces", "*"))?;
+        Ok(summaries
+            .iter()
+            .filter(|w| alias.is_none() || w.alias() == alias)
+            .map(|w| Workspace {
+                id: w.workspace_id().to_owned(),
+                alias: w.alias().map(str::to_owned),
+                arn: w.arn().to_owned(),
+                status: workspace_status(w.status()),
+                endpoint: None,
+                tags: amp_tag_map(w.tags()),
+            })
+            .collect())
+    }
+
+    async fn create_workspace(&self, alias: &str, tags: &Tags) -> Result<Workspace, AwsError> {
+        let out = self
+            .amp
+            .create_workspace()
+            .alias(alias)
+            // Tags only when there are some: tagging on create is what needs aps:TagResource.
+            .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(sdk_err("aps:CreateWorkspace", alias))?;
+        Ok(Workspace {
+            id: out.workspace_id().to_owned(),
+            alias: Some(alias.trim().to_owned()),
+            arn: out.arn().to_owned(),
+            status: workspace_status(out.status()),
+            // Not in CreateWorkspace's answer: DescribeWorkspace gives it.
+            endpoint: None,
+            tags: out
+                .tags()
+                .map_or_else(|| tags.clone(), |t| amp_tag_map(Some(t))),
+        })
+    }
+
+    async fn delete_workspace(&self, id: &str) -> Result<(), AwsError> {
+        self.amp
+            .delete_workspace()
+            .workspace_id(id)
+            .send()
+            .await
+            .map_err(sdk_err("aps:DeleteWorkspace", id))?;
+        Ok(())
+    }
+
     async fn create_oidc_provider(
         &self,
         url: &str,
@@ -631,7 +718,7 @@ where
     }
 }
 
-/// The tool's view of a service error code (IAM, EKS and STS spell them differently).
+/// The tool's view of a service error code (IAM, EKS, STS and AMP spell them differently).
 fn kind_for_code(code: &str) -> AwsErrorKind {
     use AwsErrorKind::*;
     match code {
@@ -658,14 +745,23 @@ fn kind_for_code(code: &str) -> AwsErrorKind {
         | "InvalidInput"
         | "InvalidInputException"
         | "InvalidParameterException"
-        | "InvalidRequestException" => Invalid,
-        "LimitExceeded" | "LimitExceededException" => LimitExceeded,
-        "ConcurrentModification" | "ConcurrentModificationException" => ConcurrentModification,
+        | "InvalidRequestException"
+        | "ValidationException" => Invalid,
+        "LimitExceeded" | "LimitExceededException" | "ServiceQuotaExceededException" => {
+            LimitExceeded
+        }
+        // AMP's ConflictException: the workspace is mid-transition (e.g.
+        // deleted while still CREATING); aliases need not be unique, so it
+        // never means AlreadyExists.
+        "ConcurrentModification" | "ConcurrentModificationException" | "ConflictException" => {
+            ConcurrentModification
+        }
         "ServiceFailure"
         | "ServiceFailureException"
         | "ServiceUnavailable"
         | "ServiceUnavailableException"
         | "ServerException"
+        | "InternalServerException"
         | "InternalFailure" => Unavailable,
         _ => Other,
     }
@@ -711,6 +807,19 @@ fn tag_map(tags: &[Tag]) -> Tags {
         .collect()
 }
 
+/// AMP's tags are a plain map (absent when the workspace has none).
+fn amp_tag_map(tags: Option<&std::collections::HashMap<String, String>>) -> Tags {
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// The API's `statusCode` string (`ACTIVE`, `CREATING`, ...); empty when absent.
+fn workspace_status(status: Option<&aws_sdk_amp::types::WorkspaceStatus>) -> String {
+    status
+        .map(|s| s.status_code().as_str().to_owned())
+        .unwrap_or_default()
+}
+
 fn iam_tags(tags: &Tags, action: &'static str, resource: &str) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(key, value)| {
@@ -732,7 +841,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_of_all_three_services_map_to_kinds() {
+    fn codes_of_all_four_services_map_to_kinds() {
         use AwsErrorKind::*;
         for (code, kind) in [
             ("NoSuchEntity", NotFound),
@@ -747,6 +856,11 @@ mod tests {
             ("ConcurrentModification", ConcurrentModification),
             ("ServiceFailure", Unavailable),
             ("DeleteConflict", Other),
+            // AMP's.
+            ("ValidationException", Invalid),
+            ("ConflictException", ConcurrentModification),
+            ("ServiceQuotaExceededException", LimitExceeded),
+            ("InternalServerException", Unavailable),
         ] {
             assert_eq!(kind_for_code(code), kind, "{code}");
         }

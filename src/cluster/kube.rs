@@ -11,15 +11,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as _;
 use std::time::Duration;
 
-use ::kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use ::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use ::kube::client::AuthError;
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
-use ::kube::{Client, Config};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount as K8sServiceAccount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use ::kube::{Client, Config, Resource};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    Container, Namespace, Pod as K8sPod, PodTemplateSpec, ServiceAccount as K8sServiceAccount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::{Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Removal, ServiceAccount};
+use super::{
+    Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Owner, Pod, Removal, ServiceAccount,
+};
 
 /// How many times a retryable request is sent in all.
 const ATTEMPTS: u32 = 4;
@@ -30,6 +38,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Server messages can be whole HTML pages (proxies, load balancers): keep them short.
 const MAX_MESSAGE: usize = 300;
+/// Pods per list page: kubectl's default chunk size, small enough that a big
+/// namespace does not become one huge response.
+const PAGE_SIZE: u32 = 500;
+/// The pod template annotation `kubectl rollout restart` sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+/// How Kubernetes writes times (and how k8s-openapi serializes them).
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 /// The cluster, reached through kube-rs.
 #[derive(Clone)]
@@ -108,6 +123,27 @@ impl KubeCluster {
         }
     }
 
+    /// Deletes `name` from `api`; one already gone counts as deleted.
+    async fn delete_gone_ok<K>(
+        &self,
+        api: Api<K>,
+        name: &str,
+        what: String,
+    ) -> Result<(), KubeError>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let dp = DeleteParams::default();
+        with_retries(async || match api.delete(name, &dp).await {
+            Ok(_) => Ok(()),
+            // Already gone: deleting is idempotent.
+            Err(::kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|f| self.error(f, "delete", what))
+    }
+
     fn error(&self, failure: Failure, verb: &'static str, resource: String) -> KubeError {
         failure.into_kube_error(verb, resource, self.exec_command.as_deref())
     }
@@ -118,6 +154,96 @@ impl KubeCluster {
 
     fn service_accounts(&self, namespace: &str) -> Api<K8sServiceAccount> {
         Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn pods_api(&self, namespace: &str) -> Api<K8sPod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// One page of pods, retried like every call.
+    async fn pod_page(
+        &self,
+        namespace: &str,
+        lp: &ListParams,
+    ) -> Result<::kube::core::ObjectList<K8sPod>, Failure> {
+        let api = self.pods_api(namespace);
+        with_retries(async || api.list(lp).await).await
+    }
+
+    /// `get` of a namespaced object; None when it does not exist.
+    async fn get_opt<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        plural: &str,
+    ) -> Result<Option<K>, KubeError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        with_retries(async || api.get_opt(name).await)
+            .await
+            .map_err(|f| self.error(f, "get", resource(plural, namespace, name)))
+    }
+
+    /// The controller owner of a namespaced object of type `K`.
+    async fn controller_of<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        plural: &str,
+    ) -> Result<Option<Owner>, KubeError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let found: Option<K> = self.get_opt(namespace, name, plural).await?;
+        Ok(found.and_then(|object| controller(object.meta())))
+    }
+
+    /// Sends the restart patch to a workload of type `K`, and checks that the
+    /// answered object's pod template (read by `template`) carries `at`.
+    async fn patch_restart<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        plural: &str,
+        at: &str,
+        template: fn(&K) -> Option<&PodTemplateSpec>,
+    ) -> Result<(), KubeError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Strategic(restart_patch(at));
+        let resource = resource(plural, namespace, name);
+        let answered = with_retries(async || api.patch(name, &pp, &patch).await)
+            .await
+            .map_err(|f| self.error(f, "patch", resource.clone()))?;
+        match restarted_at(template(&answered)) {
+            Some(value) if value == at => Ok(()),
+            found => Err(KubeError::new(
+                "patch",
+                resource,
+                KubeErrorKind::Other,
+                format!(
+                    "the server accepted the restart but answered with {RESTARTED_AT} {}, not {at:?}",
+                    found.map_or_else(|| "unset".to_string(), |v| format!("{v:?}"))
+                ),
+            )),
+        }
     }
 }
 
@@ -139,6 +265,8 @@ fn ns_resource(name: &str) -> String {
 /// What the tool reads of a ServiceAccount, field ownership included.
 fn observed(sa: K8sServiceAccount) -> ServiceAccount {
     let mut annotation_managers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Compared as instants, formatted once at the end.
+    let mut latest: BTreeMap<String, &Time> = BTreeMap::new();
     for entry in sa.metadata.managed_fields.iter().flatten() {
         let (Some(manager), Some(fields)) = (&entry.manager, &entry.fields_v1) else {
             continue;
@@ -154,14 +282,116 @@ fn observed(sa: K8sServiceAccount) -> ServiceAccount {
                     .entry(key.to_string())
                     .or_default()
                     .insert(manager.clone());
+                if let Some(time) = &entry.time {
+                    let slot = latest.entry(key.to_string()).or_insert(time);
+                    if time > *slot {
+                        *slot = time;
+                    }
+                }
             }
         }
     }
+    let annotation_times = latest
+        .into_iter()
+        .filter_map(|(key, time)| Some((key, rfc3339(time)?)))
+        .collect();
     ServiceAccount {
         annotations: sa.metadata.annotations.unwrap_or_default(),
         labels: sa.metadata.labels.unwrap_or_default(),
         annotation_managers,
+        annotation_times,
     }
+}
+
+/// A Kubernetes time as the API writes it; None only for a year jiff cannot
+/// print in four digits, which no server sends.
+fn rfc3339(time: &Time) -> Option<String> {
+    k8s_openapi::jiff::fmt::strtime::format(TIME_FORMAT, time.0).ok()
+}
+
+/// The controller among an object's owner references (`controller: true`).
+fn controller(meta: &ObjectMeta) -> Option<Owner> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| Owner {
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+        })
+}
+
+/// What the tool reads of a pod.
+fn observed_pod(pod: K8sPod) -> Pod {
+    let owner = controller(&pod.metadata);
+    let created = pod.metadata.creation_timestamp.as_ref().and_then(rfc3339);
+    let spec = pod.spec.unwrap_or_default();
+    // The webhook sets the variable in every container, init containers too;
+    // the first one that has it is as good as any.
+    let role_arn_env = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find_map(role_arn_env);
+    let token_volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .any(|v| v.name == TOKEN_VOLUME && v.projected.is_some());
+    Pod {
+        name: pod.metadata.name.unwrap_or_default(),
+        service_account: spec
+            .service_account_name
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".to_string()),
+        owner,
+        role_arn_env,
+        token_volume,
+        created,
+        phase: pod.status.and_then(|s| s.phase),
+    }
+}
+
+/// The volume the EKS pod identity webhook adds for the web identity token.
+const TOKEN_VOLUME: &str = "aws-iam-token";
+
+fn role_arn_env(container: &Container) -> Option<String> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "AWS_ROLE_ARN")
+        .and_then(|e| e.value.clone())
+}
+
+/// The strategic merge patch `kubectl rollout restart` sends.
+fn restart_patch(at: &str) -> Value {
+    json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}})
+}
+
+/// `restartedAt` on an answered pod template.
+fn restarted_at(template: Option<&PodTemplateSpec>) -> Option<&str> {
+    template?
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(RESTARTED_AT)
+        .map(String::as_str)
+}
+
+/// The REST resource (plural) of a kind, as RBAC and error messages name it.
+fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    }
+}
+
+fn resource(plural: &str, namespace: &str, name: &str) -> String {
+    format!("{plural} {namespace}/{name}")
 }
 
 /// RFC 6902: remove `key` from the annotations only while it equals `expected`.
@@ -319,17 +549,120 @@ impl Cluster for KubeCluster {
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
-        let api = self.service_accounts(namespace);
-        let dp = DeleteParams::default();
-        with_retries(async || match api.delete(name, &dp).await {
-            Ok(_) => Ok(()),
-            // Already gone: deleting is idempotent.
-            Err(::kube::Error::Api(s)) if s.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        })
+        self.delete_gone_ok(
+            self.service_accounts(namespace),
+            name,
+            sa_resource(namespace, name),
+        )
         .await
-        .map_err(|f| self.error(f, "delete", sa_resource(namespace, name)))
     }
+
+    async fn pods(&self, namespace: &str) -> Result<Vec<Pod>, KubeError> {
+        let what = format!("pods {namespace}");
+        let mut pods = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().limit(PAGE_SIZE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = match self.pod_page(namespace, &lp).await {
+                Ok(page) => page,
+                // 410 Expired: the token outlived etcd's compaction (a slow
+                // walk of a huge namespace). As client-go's pager does, fall
+                // back to one full list rather than fail.
+                Err(f) if token.is_some() && is_expired(&f.error) => {
+                    let all = self
+                        .pod_page(namespace, &ListParams::default())
+                        .await
+                        .map_err(|f| self.error(f, "list", what.clone()))?;
+                    return Ok(all.items.into_iter().map(observed_pod).collect());
+                }
+                Err(f) => return Err(self.error(f, "list", what)),
+            };
+            pods.extend(page.items.into_iter().map(observed_pod));
+            match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                None => return Ok(pods),
+                // A server that hands back the token it was given would
+                // keep us listing forever.
+                Some(next) if token.as_deref() == Some(next.as_str()) => {
+                    return Err(KubeError::new(
+                        "list",
+                        what,
+                        KubeErrorKind::Other,
+                        "the server answered a page with the continue token it was sent",
+                    ));
+                }
+                Some(next) => token = Some(next),
+            }
+        }
+    }
+
+    async fn owner_of(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Owner>, KubeError> {
+        let p = plural(kind);
+        match kind {
+            "ReplicaSet" => self.controller_of::<ReplicaSet>(namespace, name, &p).await,
+            "Deployment" => self.controller_of::<Deployment>(namespace, name, &p).await,
+            "StatefulSet" => self.controller_of::<StatefulSet>(namespace, name, &p).await,
+            "DaemonSet" => self.controller_of::<DaemonSet>(namespace, name, &p).await,
+            "Job" => self.controller_of::<Job>(namespace, name, &p).await,
+            // Kinds the tool does not walk up from (CronJob, custom controllers):
+            // the caller treats the object itself as the workload.
+            _ => Ok(None),
+        }
+    }
+
+    async fn restart(&self, namespace: &str, owner: &Owner, at: &str) -> Result<(), KubeError> {
+        let p = plural(&owner.kind);
+        let name = owner.name.as_str();
+        match owner.kind.as_str() {
+            "Deployment" => {
+                self.patch_restart::<Deployment>(namespace, name, &p, at, |d| {
+                    d.spec.as_ref().map(|s| &s.template)
+                })
+                .await
+            }
+            "StatefulSet" => {
+                self.patch_restart::<StatefulSet>(namespace, name, &p, at, |s| {
+                    s.spec.as_ref().map(|s| &s.template)
+                })
+                .await
+            }
+            "DaemonSet" => {
+                self.patch_restart::<DaemonSet>(namespace, name, &p, at, |d| {
+                    d.spec.as_ref().map(|s| &s.template)
+                })
+                .await
+            }
+            other => Err(KubeError::new(
+                "patch",
+                resource(&p, namespace, name),
+                KubeErrorKind::Invalid,
+                format!(
+                    "a {other} cannot be restarted: only Deployments, StatefulSets and DaemonSets roll out"
+                ),
+            )),
+        }
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), KubeError> {
+        self.delete_gone_ok(
+            self.pods_api(namespace),
+            name,
+            resource("pods", namespace, name),
+        )
+        .await
+    }
+}
+
+/// 410 Gone / Expired: a list's continue token is too old.
+fn is_expired(e: &::kube::Error) -> bool {
+    matches!(e, ::kube::Error::Api(s) if s.code == 410 || s.reason == "Expired")
 }
 
 /// The last error of a request, and how many times it was sent.
@@ -339,9 +672,10 @@ struct Failure {
 }
 
 /// Runs `op` until it succeeds, fails with a non-retryable error, or has been
-/// tried [`ATTEMPTS`] times. Every call here is idempotent (GET, POST of a
-/// fixed object, apply, DELETE) or guarded (a JSON patch's `test` fails when
-/// resent after a lost success), so resending is safe.
+/// tried [`ATTEMPTS`] times. Every call here is idempotent (GET, list page,
+/// POST of a fixed object, apply, a merge patch to a fixed value, DELETE) or
+/// guarded (a JSON patch's `test` fails when resent after a lost success), so
+/// resending is safe.
 async fn with_retries<T>(
     mut op: impl AsyncFnMut() -> Result<T, ::kube::Error>,
 ) -> Result<T, Failure> {
@@ -634,7 +968,145 @@ mod tests {
     fn observed_without_managed_fields_has_no_managers() {
         let sa = observed(account(Value::Null));
         assert!(sa.annotation_managers.is_empty());
+        assert!(sa.annotation_times.is_empty());
         assert_eq!(sa.annotations.len(), 2);
+    }
+
+    #[test]
+    fn annotation_times_are_the_latest_write_of_each_key() {
+        let sa = observed(account(json!([
+            {
+                "manager": "kubectl-annotate", "operation": "Update",
+                "time": "2024-03-01T10:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:eks.amazonaws.com/role-arn": {}, "f:owner": {}}}},
+            },
+            {
+                // Listed first by the server (Apply entries come first) but later in time.
+                "manager": "kubectl-amp-iam", "operation": "Apply",
+                "time": "2024-03-02T09:30:00+00:00", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:eks.amazonaws.com/role-arn": {}}}},
+            },
+            {
+                // An earlier write must not win by coming last.
+                "manager": "helm", "operation": "Update",
+                "time": "2024-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:owner": {}}}},
+            },
+            {
+                // No time: a manager, but no time for its keys.
+                "manager": "untimed", "operation": "Update", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:owner": {}}, "f:labels": {"f:team": {}}}},
+            },
+            {
+                // Label times are not annotation times.
+                "manager": "labeller", "operation": "Update", "time": "2025-01-01T00:00:00Z",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}},
+            },
+        ])));
+        assert_eq!(
+            sa.annotation_times,
+            BTreeMap::from([
+                (
+                    "eks.amazonaws.com/role-arn".to_string(),
+                    "2024-03-02T09:30:00Z".to_string()
+                ),
+                ("owner".to_string(), "2024-03-01T10:00:00Z".to_string()),
+            ])
+        );
+    }
+
+    fn pod(value: Value) -> K8sPod {
+        match serde_json::from_value(value) {
+            Ok(pod) => pod,
+            Err(e) => panic!("not a pod: {e}"),
+        }
+    }
+
+    #[test]
+    fn observed_pod_reads_the_webhook_injection() {
+        let p = observed_pod(pod(json!({
+            "metadata": {
+                "name": "prometheus-server-5d9f-abcde",
+                "creationTimestamp": "2024-01-01T00:00:07Z",
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Node", "name": "n", "uid": "1"},
+                    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "prometheus-server-5d9f",
+                     "uid": "2", "controller": true},
+                ],
+            },
+            "spec": {
+                "serviceAccountName": "amp",
+                "initContainers": [{"name": "init", "env": [{"name": "AWS_ROLE_ARN", "value": "arn:init"}]}],
+                "containers": [
+                    {"name": "a", "env": [{"name": "OTHER", "value": "x"}]},
+                    {"name": "b", "env": [{"name": "AWS_ROLE_ARN", "value": "arn:b"}]},
+                ],
+                "volumes": [{"name": "aws-iam-token", "projected": {"sources": [
+                    {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}
+                ]}}],
+            },
+            "status": {"phase": "Running"},
+        })));
+        assert_eq!(
+            p,
+            Pod {
+                name: "prometheus-server-5d9f-abcde".to_string(),
+                service_account: "amp".to_string(),
+                owner: Some(Owner {
+                    kind: "ReplicaSet".to_string(),
+                    name: "prometheus-server-5d9f".to_string()
+                }),
+                // Containers before init containers.
+                role_arn_env: Some("arn:b".to_string()),
+                token_volume: true,
+                created: Some("2024-01-01T00:00:07Z".to_string()),
+                phase: Some("Running".to_string()),
+            }
+        );
+    }
+
+    #[test]
+    fn observed_pod_without_injection_or_spec() {
+        let p = observed_pod(pod(json!({
+            "metadata": {
+                "name": "bare",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "1", "controller": false}],
+            },
+            "spec": {
+                "serviceAccountName": "",
+                "initContainers": [{"name": "init", "env": [{"name": "AWS_ROLE_ARN", "value": "arn:init"}]}],
+                "containers": [{"name": "a", "env": [{"name": "AWS_ROLE_ARN", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]}],
+                // The right name, but not projected: not the webhook's.
+                "volumes": [{"name": "aws-iam-token", "emptyDir": {}}],
+            },
+        })));
+        assert_eq!(p.service_account, "default");
+        assert_eq!(p.owner, None);
+        assert_eq!(p.role_arn_env.as_deref(), Some("arn:init"));
+        assert!(!p.token_volume);
+        assert_eq!((p.created, p.phase), (None, None));
+
+        let empty = observed_pod(pod(json!({"metadata": {}})));
+        assert_eq!(empty.service_account, "default");
+        assert_eq!(empty.role_arn_env, None);
+    }
+
+    #[test]
+    fn restart_patch_is_what_kubectl_rollout_restart_sends() {
+        assert_eq!(
+            restart_patch("2024-05-01T12:00:00Z"),
+            json!({"spec": {"template": {"metadata": {"annotations": {
+                "kubectl.kubernetes.io/restartedAt": "2024-05-01T12:00:00Z"
+            }}}}})
+        );
+    }
+
+    #[test]
+    fn plurals_name_the_rbac_resources() {
+        assert_eq!(plural("Deployment"), "deployments");
+        assert_eq!(plural("StatefulSet"), "statefulsets");
+        assert_eq!(plural("ReplicaSet"), "replicasets");
+        assert_eq!(plural("CronJob"), "cronjobs");
     }
 
     #[test]

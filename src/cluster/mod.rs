@@ -18,6 +18,37 @@ pub struct ServiceAccount {
     /// (`fieldsV1` entries `f:metadata` → `f:annotations` → `f:<key>`). Keys
     /// nobody is recorded for are absent.
     pub annotation_managers: BTreeMap<String, BTreeSet<String>>,
+    /// When each annotation key was last written, from the `time` of the
+    /// managedFields entries that own it (the latest one), RFC 3339.
+    pub annotation_times: BTreeMap<String, String>,
+}
+
+/// A workload's owner reference (the controller), e.g. `ReplicaSet prometheus-server-5d9f`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Owner {
+    /// `ReplicaSet`, `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, …
+    pub kind: String,
+    pub name: String,
+}
+
+/// What the tool needs of a pod: whom it runs as, and whether the EKS pod
+/// identity webhook injected the role into it when it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pod {
+    pub name: String,
+    /// `spec.serviceAccountName` (`default` when unset).
+    pub service_account: String,
+    /// The controller owner reference (`controller: true`), if any.
+    pub owner: Option<Owner>,
+    /// `AWS_ROLE_ARN` in the first container that sets it (the webhook sets
+    /// it in every container).
+    pub role_arn_env: Option<String>,
+    /// A projected volume named `aws-iam-token` (the webhook's token).
+    pub token_volume: bool,
+    /// `metadata.creationTimestamp`, RFC 3339.
+    pub created: Option<String>,
+    /// `status.phase`: `Pending`, `Running`, `Succeeded`, `Failed`.
+    pub phase: Option<String>,
 }
 
 /// What a guarded annotation removal found.
@@ -68,6 +99,24 @@ pub trait Cluster {
     ) -> Result<Removal, KubeError>;
     /// Deletes a ServiceAccount; one that is already gone is not an error.
     async fn delete_service_account(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
+
+    /// Every pod of the namespace (one paginated list).
+    async fn pods(&self, namespace: &str) -> Result<Vec<Pod>, KubeError>;
+    /// The controller owner of a namespaced object (`get` on its kind): a
+    /// ReplicaSet's Deployment, a Job's CronJob. None when it has none or is gone.
+    async fn owner_of(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Owner>, KubeError>;
+    /// `kubectl rollout restart`: patches the pod template's
+    /// `kubectl.kubernetes.io/restartedAt` annotation to `at` (RFC 3339) on a
+    /// Deployment, StatefulSet or DaemonSet. Ok only when the answered object
+    /// carries it.
+    async fn restart(&self, namespace: &str, owner: &Owner, at: &str) -> Result<(), KubeError>;
+    /// Deletes a pod (a bare pod, with `--force`); one already gone is not an error.
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), KubeError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

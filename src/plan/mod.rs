@@ -2,11 +2,16 @@
 //! observed) — no I/O here. `--dry-run` prints it, `status` judges it, and
 //! [`crate::apply`] executes it.
 
+mod service_account;
 mod setup;
 mod teardown;
+mod workloads;
+mod workspace;
 
 pub use setup::setup;
 pub use teardown::teardown;
+pub use workloads::StaleWorkload;
+pub use workspace::{CREATED_WORKSPACE, WorkspaceSummary};
 
 use crate::aws::{NewRole, Tags};
 use crate::observe::Observed;
@@ -25,6 +30,8 @@ pub enum Resource {
     Attachment,
     Namespace,
     ServiceAccount,
+    Workspace,
+    Workload,
 }
 
 impl Resource {
@@ -37,6 +44,8 @@ impl Resource {
             Resource::Attachment => "attachment",
             Resource::Namespace => "namespace",
             Resource::ServiceAccount => "serviceaccount",
+            Resource::Workspace => "workspace",
+            Resource::Workload => "workload",
         }
     }
 }
@@ -147,6 +156,25 @@ pub enum Op {
         namespace: String,
         name: String,
     },
+    /// An AMP workspace with this alias, tagged as the tool's; the policies
+    /// planned with [`CREATED_WORKSPACE`] in their Resource get its id.
+    CreateWorkspace {
+        alias: String,
+        tags: Tags,
+    },
+    DeleteWorkspace {
+        id: String,
+    },
+    /// `kubectl rollout restart` of a Deployment, StatefulSet or DaemonSet.
+    RestartWorkload {
+        namespace: String,
+        owner: crate::cluster::Owner,
+    },
+    /// A bare pod (`--restart --force`): nothing recreates it.
+    DeletePod {
+        namespace: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -225,6 +253,11 @@ pub struct Plan {
     pub refusals: Vec<String>,
     /// What exists and is wider than the recipe (see [`Finding`]).
     pub findings: Vec<Finding>,
+    /// The AMP workspace, when the run names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<WorkspaceSummary>,
+    /// Workloads whose pods run a recipe ServiceAccount without its role.
+    pub workloads: Vec<StaleWorkload>,
     pub warnings: Vec<String>,
     /// A trust is over IAM's default quota and the account's real quota was
     /// not read yet: read it and plan again (see `observe::read_trust_quota`).
@@ -262,6 +295,8 @@ impl Plan {
             kinds: BTreeMap::new(),
             refusals: Vec::new(),
             findings: Vec::new(),
+            workspace: None,
+            workloads: Vec::new(),
             warnings,
             needs_trust_quota: false,
         }
@@ -349,9 +384,13 @@ impl Plan {
         self.changes.iter().filter(|c| c.op.is_some()).count()
     }
 
-    /// Everything already as wanted, nothing refused, nothing wider than the recipe.
+    /// Everything already as wanted, nothing refused, nothing wider than the
+    /// recipe, and every pod of the ServiceAccounts running with its role.
     pub fn is_converged(&self) -> bool {
-        self.writes() == 0 && self.refusals.is_empty() && self.findings.is_empty()
+        self.writes() == 0
+            && self.refusals.is_empty()
+            && self.findings.is_empty()
+            && self.workloads.is_empty()
     }
 }
 
@@ -375,6 +414,8 @@ fn same_server(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

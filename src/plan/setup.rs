@@ -1,17 +1,15 @@
 //! Planning `setup`: from what exists to what AMP needs, adding and never
 //! taking away.
 
-use super::{Action, KindSummary, Op, Plan, Resource, TrustGrant};
+use super::{
+    Action, KindSummary, Op, Plan, Resource, TrustGrant, service_account, workloads, workspace,
+};
 use crate::aws::NewRole;
 use crate::observe::{Observed, ObservedPolicy, ObservedRole};
 use crate::ownership::{self, PolicyStanding, RoleRecipe, RoleStanding};
 use crate::policy::{self, FargateTrust, IrsaSubject, TrustState};
-use crate::recipe::{
-    Desired, FARGATE_MANAGED_POLICY, FargateSpec, IrsaSpec, Kind, MANAGED_BY, MANAGER,
-    ROLE_ARN_ANNOTATION,
-};
+use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, FargateSpec, IrsaSpec, Kind};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub fn setup(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::new("setup", desired, observed);
@@ -19,14 +17,19 @@ pub fn setup(desired: &Desired, observed: &Observed) -> Plan {
     let namespace = (!desired.irsa.is_empty())
         .then(|| plan_namespace(&mut plan, desired, observed))
         .flatten();
+    let scope = workspace::plan_workspace(&mut plan, desired, observed);
     for spec in &desired.irsa {
         plan_irsa(
             &mut plan,
             desired,
             observed,
             spec,
-            provider.flatten(),
-            namespace,
+            Before {
+                provider: provider.flatten(),
+                namespace,
+                workspace: scope.1,
+            },
+            &scope.0,
         );
     }
     if let Some(fargate) = &desired.fargate {
@@ -149,24 +152,29 @@ fn new_role(desired: &Desired, name: &str, trust: String, description: String) -
     }
 }
 
+/// The shared steps an IRSA kind's changes wait for.
+struct Before {
+    provider: Option<usize>,
+    namespace: Option<usize>,
+    /// The workspace this plan creates (the policies name its id).
+    workspace: Option<usize>,
+}
+
 fn plan_irsa(
     plan: &mut Plan,
     desired: &Desired,
     observed: &Observed,
     spec: &IrsaSpec,
-    provider: Option<usize>,
-    namespace: Option<usize>,
+    before: Before,
+    resource: &str,
 ) {
     let kind = Some(spec.kind);
     let account = &observed.account;
     let ns = &desired.namespace;
+    let provider = before.provider;
 
-    // The permission policy.
-    let resource = match &desired.workspace {
-        Some(ws) => account.amp_workspace(&desired.region, ws),
-        None => "*".to_string(),
-    };
-    let wanted = policy::permission_policy(&spec.actions, &resource);
+    // The permission policy, scoped to the workspace when there is one.
+    let wanted = policy::permission_policy(&spec.actions, resource);
     let observed_policy = observed
         .policies
         .get(&spec.policy_name)
@@ -174,7 +182,11 @@ fn plan_irsa(
     let policy_arn = observed_policy
         .map(|p| p.summary.arn.clone())
         .unwrap_or_else(|| account.policy(&desired.options.role_path, &spec.policy_name));
-    let summary = format!("{} on {resource}", spec.actions.join(", "));
+    let summary = format!(
+        "{} on {}",
+        spec.actions.join(", "),
+        resource.replace(super::CREATED_WORKSPACE, "<the workspace created above>")
+    );
     let policy_step = match observed_policy {
         None => Some(plan.push(
             Resource::Policy,
@@ -189,9 +201,9 @@ fn plan_irsa(
                 document: policy::minify(&wanted),
                 tags: desired.tags(),
             }),
-            &[],
+            &[before.workspace],
         )),
-        Some(p) => plan_policy_update(plan, desired, spec, p, &wanted, summary),
+        Some(p) => plan_policy_update(plan, desired, spec, p, &wanted, summary, before.workspace),
     };
 
     // The role and its trust for exactly this ServiceAccount.
@@ -256,15 +268,16 @@ fn plan_irsa(
     let attached = observed_role
         .map(|r| r.attached.iter().any(|a| a.arn == policy_arn))
         .unwrap_or(false);
-    if attached {
+    let attach_step = if attached {
         plan.unchanged(
             Resource::Attachment,
             &spec.role_name,
             kind,
             format!("{} attached", spec.policy_name),
         );
+        None
     } else {
-        plan.push(
+        Some(plan.push(
             Resource::Attachment,
             &spec.role_name,
             kind,
@@ -275,11 +288,30 @@ fn plan_irsa(
                 policy_arn: policy_arn.clone(),
             }),
             &[role_step, policy_step],
-        );
-    }
+        ))
+    };
 
-    plan_service_account(
-        plan, desired, observed, spec, &role_arn, role_step, namespace,
+    let sa = service_account::plan_service_account(
+        plan,
+        desired,
+        observed,
+        spec,
+        &role_arn,
+        &[role_step, before.namespace],
+    );
+    // Pods pick the role up when they start: after the annotation, the trust
+    // and the permissions are all in place.
+    workloads::plan_workloads(
+        plan,
+        desired,
+        observed,
+        spec,
+        &workloads::Annotation {
+            role_arn: &role_arn,
+            changing: sa.changing,
+            since: sa.since.as_deref(),
+        },
+        &[sa.step, role_step, attach_step, policy_step],
     );
 
     plan.kinds.insert(
@@ -303,6 +335,7 @@ fn plan_policy_update(
     p: &ObservedPolicy,
     wanted: &Value,
     summary: String,
+    workspace_step: Option<usize>,
 ) -> Option<usize> {
     let kind = Some(spec.kind);
     let name = &spec.policy_name;
@@ -399,7 +432,7 @@ fn plan_policy_update(
             delete_first,
             delete_after,
         }),
-        &[],
+        &[workspace_step],
     ))
 }
 
@@ -476,84 +509,6 @@ fn plan_irsa_trust(
         }),
         &[provider],
     ))
-}
-
-fn plan_service_account(
-    plan: &mut Plan,
-    desired: &Desired,
-    observed: &Observed,
-    spec: &IrsaSpec,
-    role_arn: &str,
-    role_step: Option<usize>,
-    namespace: Option<usize>,
-) {
-    let kind = Some(spec.kind);
-    let ns = &desired.namespace;
-    let name = format!("{ns}/{}", spec.service_account);
-    let existing = observed
-        .service_accounts
-        .get(&spec.service_account)
-        .and_then(Option::as_ref);
-    let annotations = BTreeMap::from([(ROLE_ARN_ANNOTATION.to_string(), role_arn.to_string())]);
-    // The label marks accounts this tool created (teardown deletes only those);
-    // once applied it must be re-applied, or server-side apply would drop it.
-    let ours = existing
-        .map(|sa| sa.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGER))
-        .unwrap_or(true);
-    let labels = if ours {
-        BTreeMap::from([(MANAGED_BY.to_string(), MANAGER.to_string())])
-    } else {
-        BTreeMap::new()
-    };
-    let op = Op::ApplyServiceAccount {
-        namespace: ns.clone(),
-        name: spec.service_account.clone(),
-        annotations,
-        labels,
-    };
-    let (action, detail) = match existing.map(|sa| sa.annotations.get(ROLE_ARN_ANNOTATION)) {
-        None => (Action::Create, format!("{ROLE_ARN_ANNOTATION}={role_arn}")),
-        Some(None) => (
-            Action::Update,
-            format!("annotate {ROLE_ARN_ANNOTATION}={role_arn} (everything else kept)"),
-        ),
-        Some(Some(current)) if current == role_arn => {
-            plan.unchanged(
-                Resource::ServiceAccount,
-                name,
-                kind,
-                format!("{ROLE_ARN_ANNOTATION}={role_arn}"),
-            );
-            return;
-        }
-        Some(Some(current)) if desired.options.overwrite => (
-            Action::Update,
-            format!("replace {ROLE_ARN_ANNOTATION}={current} with {role_arn} (--overwrite)"),
-        ),
-        Some(Some(current)) => {
-            plan.refuse(
-                Resource::ServiceAccount,
-                name,
-                kind,
-                Action::Update,
-                format!(
-                    "ServiceAccount {ns}/{} is annotated {ROLE_ARN_ANNOTATION}={current}, another role \
-                     than {role_arn}: pass --overwrite to point it at {}",
-                    spec.service_account, spec.role_name
-                ),
-            );
-            return;
-        }
-    };
-    plan.push(
-        Resource::ServiceAccount,
-        name,
-        kind,
-        action,
-        detail,
-        Some(op),
-        &[role_step, namespace],
-    );
 }
 
 fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &FargateSpec) {

@@ -208,6 +208,7 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
     }
 
     plan_provider(&mut plan, desired, observed, &provider_arn, &fates);
+    super::workspace::plan_workspace_removal(&mut plan, desired, observed);
     plan
 }
 

@@ -11,6 +11,7 @@ use crate::observe::{Extras, observe};
 use crate::policy::{self, FARGATE_SERVICE, STS_AUDIENCE};
 use crate::recipe::{
     CLUSTER_TAG, FARGATE_ROLE, MANAGED_BY, MANAGER, NameOverrides, Options, ROLE_ARN_ANNOTATION,
+    WorkspaceRef,
 };
 use futures::executor::block_on;
 use serde_json::{Value, json};
@@ -142,6 +143,12 @@ impl World {
             Op::DeleteServiceAccount { namespace, name } => {
                 Some(block_on(k8s.delete_service_account(namespace, name)))
             }
+            Op::RestartWorkload { namespace, owner } => Some(block_on(k8s.restart(
+                namespace,
+                owner,
+                "2024-06-01T00:00:00Z",
+            ))),
+            Op::DeletePod { namespace, name } => Some(block_on(k8s.delete_pod(namespace, name))),
             _ => None,
         };
         if let Some(result) = kube {
@@ -203,9 +210,15 @@ impl World {
                     aws.delete_role(role).await
                 }
                 Op::AttachPolicy { role, policy_arn } => aws.attach_policy(role, policy_arn).await,
+                Op::CreateWorkspace { alias, tags } => {
+                    aws.create_workspace(alias, tags).await.map(drop)
+                }
+                Op::DeleteWorkspace { id } => aws.delete_workspace(id).await,
                 Op::CreateNamespace { .. }
                 | Op::ApplyServiceAccount { .. }
                 | Op::RemoveAnnotation { .. }
+                | Op::RestartWorkload { .. }
+                | Op::DeletePod { .. }
                 | Op::DeleteServiceAccount { .. } => unreachable!("cluster ops ran above"),
             }
         })
@@ -217,7 +230,7 @@ impl World {
         block_on(self.k8s.service_account(NS, name)).unwrap()
     }
 
-    fn set_up(&self, desired: &Desired) {
+    pub(super) fn set_up(&self, desired: &Desired) {
         self.apply(&self.setup(desired));
         self.aws.clear_calls();
         self.k8s.clear_calls();
@@ -345,7 +358,7 @@ pub(super) fn change<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a 
     }
 }
 
-fn index(plan: &Plan, resource: Resource, name: &str) -> usize {
+pub(super) fn index(plan: &Plan, resource: Resource, name: &str) -> usize {
     let c = change(plan, resource, name);
     plan.changes
         .iter()
@@ -353,7 +366,7 @@ fn index(plan: &Plan, resource: Resource, name: &str) -> usize {
         .unwrap()
 }
 
-fn op<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a Op {
+pub(super) fn op<'a>(plan: &'a Plan, resource: Resource, name: &str) -> &'a Op {
     let c = change(plan, resource, name);
     assert_eq!(c.status, Status::Planned, "{c:?}");
     c.op.as_ref().unwrap()
@@ -747,8 +760,12 @@ fn existing_role_at_another_path_is_the_one_annotated() {
 #[test]
 fn workspace_scopes_the_policies_to_its_arn() {
     let mut d = desired(&[]);
-    d.workspace = Some("ws-1".into());
-    let plan = World::fresh().setup(&d);
+    d.workspace = Some(WorkspaceRef::Id("ws-1".into()));
+    let world = World::fresh();
+    world
+        .aws
+        .put_workspace_id("ws-1", Some("prod"), Tags::new());
+    let plan = world.setup(&d);
     for name in [INGEST_POLICY, QUERY_POLICY] {
         let Op::CreatePolicy { document, .. } = op(&plan, Resource::Policy, name) else {
             panic!()
@@ -764,8 +781,9 @@ fn workspace_scopes_the_policies_to_its_arn() {
 fn policy_scoped_to_star_is_narrowed_to_the_workspace_by_a_new_version() {
     let world = World::fresh();
     world.put_guide_policy(INGEST_POLICY, &INGEST_ACTIONS);
+    world.aws.put_workspace_id("ws-1", None, Tags::new());
     let mut d = desired(&[Kind::Ingest]);
-    d.workspace = Some("ws-1".into());
+    d.workspace = Some(WorkspaceRef::Id("ws-1".into()));
     let plan = world.setup(&d);
     let c = change(&plan, Resource::Policy, INGEST_POLICY);
     assert_eq!(c.action, Action::Update);
@@ -1302,15 +1320,16 @@ fn china_and_govcloud_arns_everywhere() {
         ),
     ] {
         let world = World::in_partition(partition, issuer);
+        world.aws.put_workspace_id("ws-1", None, Tags::new());
         let mut d = Desired::new(
             &[Kind::Ingest, Kind::Query, Kind::Fargate],
             &NameOverrides::default(),
             (false, false),
             (CLUSTER, region, NS),
-            Some("ws-1".into()),
+            Some(WorkspaceRef::Id("ws-1".into())),
             options(),
         );
-        d.workspace = Some("ws-1".into());
+        d.workspace = Some(WorkspaceRef::Id("ws-1".into()));
         let plan = world.setup(&d);
         let host = crate::arn::issuer_host_path(issuer);
         let acct = format!("arn:{partition}:iam::111122223333");

@@ -76,6 +76,7 @@ pub struct Env {
     recording: PathBuf,
     pub iam: aws_sdk_iam::Client,
     pub eks: aws_sdk_eks::Client,
+    pub amp: aws_sdk_amp::Client,
 }
 
 impl Drop for Env {
@@ -159,6 +160,7 @@ impl Env {
             recording,
             iam: aws_sdk_iam::Client::new(&config),
             eks: aws_sdk_eks::Client::new(&config),
+            amp: aws_sdk_amp::Client::new(&config),
         };
         env.create_cluster(CLUSTER).await;
         env.install_plugin();
@@ -176,6 +178,18 @@ impl Env {
             .send()
             .await
             .expect("create the EKS cluster in moto");
+    }
+
+    /// An AMP workspace made by someone else (no tags), with this alias; its id.
+    pub async fn create_workspace(&self, alias: &str) -> String {
+        self.amp
+            .create_workspace()
+            .alias(alias)
+            .send()
+            .await
+            .expect("create the AMP workspace in moto")
+            .workspace_id()
+            .to_string()
     }
 
     pub async fn issuer_host(&self) -> String {

@@ -9,16 +9,33 @@ UpdateAssumeRolePolicy whose trust policy, whitespace not counted, is longer
 than the account's quota: HTTP 409, code `LimitExceeded`, message
 `Cannot exceed quota for ACLSizePerRole: 2048`. This launcher makes moto do
 the same, with the quota taken from `MOTO_TRUST_POLICY_QUOTA` (default 2048,
-IAM's default; accounts can have it raised to 4096 or more). Everything else
-is moto's own behaviour.
+IAM's default; accounts can have it raised to 4096 or more).
+
+Amazon Managed Service for Prometheus (AMP) is brought closer to the real API
+where the tool depends on it:
+
+- CreateWorkspace answers `status: CREATING` (moto says ACTIVE), and only the
+  fields the real answer has (no alias, no prometheusEndpoint); the workspace
+  is ACTIVE from then on, as if its creation were instant.
+- ListWorkspaces' `alias` filter is a prefix (moto matches it exactly), with
+  blanks trimmed, so the tool must keep only exact aliases itself.
+- DeleteWorkspace of a missing workspace is ResourceNotFoundException (moto
+  answers success).
+
+Everything else is moto's own behaviour.
 """
 
+import json
 import os
 import sys
 
+from moto.amp import models as amp_models
+from moto.amp import responses as amp_responses
+from moto.amp.utils import PAGINATION_MODEL as AMP_PAGINATION_MODEL
 from moto.iam import models as iam_models
 from moto.iam.exceptions import LimitExceededException
 from moto.server import main
+from moto.utilities.paginator import paginate
 
 DEFAULT_QUOTA = 2048
 
@@ -82,6 +99,42 @@ def update_assume_role_policy(self, role_name, policy_document):
 
 
 iam_models.IAMBackend.update_assume_role_policy = update_assume_role_policy
+
+# --- AMP -------------------------------------------------------------------
+
+# The real CreateWorkspace answer: workspaceId, arn, status, tags (and kmsKeyArn).
+CREATE_WORKSPACE_FIELDS = ("workspaceId", "arn", "status", "tags", "kmsKeyArn")
+
+_create_workspace_response = amp_responses.PrometheusServiceResponse.create_workspace
+
+
+def create_workspace_response(self):
+    answer = json.loads(_create_workspace_response(self))
+    answer = {k: v for k, v in answer.items() if k in CREATE_WORKSPACE_FIELDS}
+    answer["status"] = {"statusCode": "CREATING"}
+    return json.dumps(answer)
+
+
+amp_responses.PrometheusServiceResponse.create_workspace = create_workspace_response
+
+
+@paginate(pagination_model=AMP_PAGINATION_MODEL)
+def list_workspaces(self, alias):
+    prefix = (alias or "").strip()
+    return [w for w in self.workspaces.values() if (w.alias or "").startswith(prefix)]
+
+
+amp_models.PrometheusServiceBackend.list_workspaces = list_workspaces
+
+_delete_workspace = amp_models.PrometheusServiceBackend.delete_workspace
+
+
+def delete_workspace(self, workspace_id):
+    self.describe_workspace(workspace_id)  # a missing one is ResourceNotFoundException
+    return _delete_workspace(self, workspace_id)
+
+
+amp_models.PrometheusServiceBackend.delete_workspace = delete_workspace
 
 if __name__ == "__main__":
     sys.exit(main())
