@@ -4,8 +4,9 @@
     report.py --out target/bench --command "bench/run.sh" --delay-ms 50 \
               --binary PATH --venv .venv --md BENCHMARKS.md
 
-Reads OUT/{fresh,noop,guide}.jsonl (one line per AWS call, from latency_proxy.py),
-OUT/{fresh,noop,guide,help}.json (from timed.py) and OUT/stripped (the stripped binary).
+Reads OUT/{fresh,noop,pod_identity,guide}.jsonl (one line per AWS call, from
+latency_proxy.py), OUT/{fresh,noop,pod_identity,guide,help}.json (from timed.py) and
+OUT/stripped (the stripped binary).
 Per run: calls; writes; depth = (last call's end - first call's start) / delay; the
 longest chain of calls each starting after the previous one ended (the round trips on
 the critical path); the most calls in flight at once.
@@ -118,7 +119,8 @@ def main():
     p.add_argument("--delay-ms", type=float, required=True)
     a = p.parse_args()
     delay_s = a.delay_ms / 1000
-    runs = {name: figures(a.out, name, delay_s) for name in ("fresh", "noop", "guide")}
+    runs = {name: figures(a.out, name, delay_s)
+            for name in ("fresh", "noop", "pod_identity", "guide")}
     fresh, noop, guide = runs["fresh"], runs["noop"], runs["guide"]
     with open(os.path.join(a.out, "help.json")) as f:
         help_timed = json.load(f)
@@ -142,6 +144,8 @@ def main():
         "round trip to IAM, and logs the start and end of each call. It compares with the",
         "AWS guide's manual procedure (its two scripts, ingest then query) done with the aws",
         "CLI (`bench/guide_procedure.sh`), against a fresh moto through the same proxy.",
+        "The same setup in EKS Pod Identity mode (`--mode pod-identity`) runs on a fresh",
+        "account and cluster too, with the `eks-pod-identity-agent` add-on installed.",
         "",
         f"- command: `{a.command}`",
         f"- date: {now}",
@@ -157,6 +161,7 @@ def main():
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labels = {"fresh": "tool: fresh `setup`", "noop": "tool: re-run (nothing to do)",
+              "pod_identity": "tool: fresh `setup --mode pod-identity`",
               "guide": "guide's procedure, aws CLI"}
     for name, r in runs.items():
         md.append(f"| {labels[name]} | {r['wall_ms']:.0f} ms | {r['n']} | {len(r['writes'])} | "
@@ -213,6 +218,9 @@ def main():
     md += [
         "## Caveats",
         "",
+        "- moto has no EKS Pod Identity or add-on API: tests/support/moto_server.py (which",
+        "  starts every moto here) emulates them in moto's process, as fast as moto's own",
+        "  answers, and installs the `eks-pod-identity-agent` add-on on the cluster.",
         "- Each moto is warmed up before it is measured (read-only calls made directly, not",
         "  through the proxy): moto builds a service's state on its first call, and for IAM",
         "  (which loads the AWS managed policies) that takes most of a second.",

@@ -3,11 +3,15 @@
 #
 #   bench/run.sh
 #
-# moto (an AWS emulator) sits behind bench/latency_proxy.py, which holds every AWS call
-# for a fixed delay (BENCH_DELAY_MS, default 50) and logs its start and end. Through it:
+# moto (an AWS emulator, started through tests/support/moto_server.py, which emulates
+# the EKS Pod Identity and add-on APIs moto lacks) sits behind bench/latency_proxy.py,
+# which holds every AWS call for a fixed delay (BENCH_DELAY_MS, default 50) and logs its
+# start and end. Through it:
 #   a) `kubectl-amp_iam setup -n prometheus` on a fresh account (cluster `demo`);
 #   b) the same command again (nothing to do);
-#   c) the AWS guide's manual procedure with the aws CLI (bench/guide_procedure.sh),
+#   c) `kubectl-amp_iam setup -n prometheus --mode pod-identity` on a fresh account, in
+#      a fresh moto (the eks-pod-identity-agent add-on installed) and a fresh cluster;
+#   d) the AWS guide's manual procedure with the aws CLI (bench/guide_procedure.sh),
 #      against a fresh moto.
 # Plus `kubectl-amp_iam --help` time, the setup's peak RSS and the stripped binary size.
 # bench/report.py turns the logs into BENCHMARKS.md.
@@ -70,12 +74,14 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
   AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true HOME=$out/home
 unset AWS_PROFILE AWS_ENDPOINT_URL KUBECONFIG
 
-# moto with cluster `demo`, and the delaying proxy in front of it. Sets moto_pid,
-# proxy_pid, proxy_url. The proxy appends to $out/calls.jsonl.
+# moto with cluster `demo` (its eks-pod-identity-agent add-on installed), and the
+# delaying proxy in front of it. Sets moto_pid, proxy_pid, proxy_url. The proxy appends
+# to $out/calls.jsonl.
 start_aws() { # NAME
   local port
   port=$(free_port)
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_EKS_ADDONS=eks-pod-identity-agent \
+    "$py" "$root/tests/support/moto_server.py" -H 127.0.0.1 -p "$port" \
     >"$out/moto-$1.log" 2>&1 &
   moto_pid=$!; pids+=("$moto_pid")
   "$py" "$root/bench/latency_proxy.py" --upstream "http://127.0.0.1:$port" --port 0 \
@@ -100,30 +106,47 @@ PY
 }
 stop_aws() { kill "$moto_pid" "$proxy_pid" 2>/dev/null || true; wait "$moto_pid" "$proxy_pid" 2>/dev/null || true; }
 
+# The Kubernetes API stand-in (an empty cluster) and a kubeconfig for it in DIR. Sets
+# standin_pid.
+start_cluster() { # NAME DIR
+  local port
+  port=$(free_port)
+  "$standin" --port "$port" >"$out/standin-$1.log" 2>&1 &
+  standin_pid=$!; pids+=("$standin_pid")
+  wait_for "$out/standin-$1.log" listening
+  # A kubeconfig as `aws eks update-kubeconfig --name demo` writes it, and an `aws` on
+  # the tool's PATH that answers `aws eks get-token` like the real CLI.
+  write_eks_kubeconfig "$2" "http://127.0.0.1:$port"
+}
+. "$root/scripts/lib/eks-kubeconfig.sh"
+
 # --- the tool: fresh setup, then a re-run ----------------------------------
 echo "==> moto + proxy (${delay_ms} ms per AWS call) + Kubernetes API stand-in"
 start_aws tool
-kube_port=$(free_port)
-"$standin" --port "$kube_port" >"$out/standin.log" 2>&1 &
-pids+=($!)
-wait_for "$out/standin.log" listening
+start_cluster tool "$out"
 
-# A kubeconfig as `aws eks update-kubeconfig --name demo` writes it, and an `aws` on
-# the tool's PATH that answers `aws eks get-token` like the real CLI.
-. "$root/scripts/lib/eks-kubeconfig.sh"
-write_eks_kubeconfig "$out" "http://127.0.0.1:$kube_port"
-
-run_tool() { # NAME: one timed `setup -n prometheus`, its AWS calls in $out/NAME.jsonl
+run_tool() { # NAME DIR [ARGS...]: one timed `setup -n prometheus ARGS` with DIR's
+  # kubeconfig, its AWS calls in $out/NAME.jsonl
+  local name=$1 dir=$2
+  shift 2
   : >"$out/calls.jsonl"
-  echo "==> $1: kubectl-amp_iam setup -n prometheus"
-  env PATH="$out/bin:$PATH" KUBECONFIG="$out/kubeconfig" AWS_ENDPOINT_URL="$proxy_url" \
-    "$py" "$root/bench/timed.py" --rss --out "$out/$1.json" --output-file "$out/$1.out" \
-    -- "$tool" setup -n prometheus || { cat "$out/$1.out"; exit 1; }
-  mv "$out/calls.jsonl" "$out/$1.jsonl"
+  echo "==> $name: kubectl-amp_iam setup -n prometheus $*"
+  env PATH="$dir/bin:$PATH" KUBECONFIG="$dir/kubeconfig" AWS_ENDPOINT_URL="$proxy_url" \
+    "$py" "$root/bench/timed.py" --rss --out "$out/$name.json" --output-file "$out/$name.out" \
+    -- "$tool" setup -n prometheus "$@" || { cat "$out/$name.out"; exit 1; }
+  mv "$out/calls.jsonl" "$out/$name.jsonl"
 }
-run_tool fresh
-run_tool noop
+run_tool fresh "$out"
+run_tool noop "$out"
 stop_aws
+
+# --- the tool in Pod Identity mode: a fresh account and cluster -------------
+echo "==> fresh moto + proxy + Kubernetes API stand-in, for Pod Identity"
+start_aws pod-identity
+start_cluster pod-identity "$out/pod-identity"
+run_tool pod_identity "$out/pod-identity" --mode pod-identity
+stop_aws
+kill "$standin_pid" 2>/dev/null || true
 
 echo "==> kubectl-amp_iam --help, 20 runs"
 "$py" "$root/bench/timed.py" --runs 20 --out "$out/help.json" -- "$tool" --help

@@ -266,6 +266,7 @@ async fn execute<A: Aws, C: Cluster>(
                         })?;
                     let merged = match grant {
                         TrustGrant::Irsa(subject) => subject.add_to(&doc),
+                        TrustGrant::PodIdentity(subject) => subject.add_to(&doc),
                         TrustGrant::Fargate { source_arn } => {
                             match policy::fargate_trust(&doc, source_arn) {
                                 policy::FargateTrust::Covered => doc.clone(),
@@ -373,6 +374,50 @@ async fn execute<A: Aws, C: Cluster>(
         Op::DeletePod { namespace, name } => {
             Ok(need(cluster)?.delete_pod(namespace, name).await?)
         }
+        Op::CreateAssociation {
+            cluster,
+            namespace,
+            service_account,
+            role_arn,
+            tags,
+        } => {
+            // IAM's eventual consistency: EKS can reject a role created a moment ago.
+            match settle(window, || {
+                aws.create_pod_identity_association(cluster, namespace, service_account, role_arn, tags)
+            })
+            .await
+            {
+                // Someone made one meanwhile: fine if it binds our role.
+                Err(e) if e.kind == AwsErrorKind::AlreadyExists => {
+                    let found = aws
+                        .pod_identity_associations(cluster, namespace, service_account)
+                        .await?;
+                    if found.iter().any(|a| &a.role_arn == role_arn) {
+                        Ok(())
+                    } else {
+                        Err(e.into())
+                    }
+                }
+                other => Ok(other.map(drop)?),
+            }
+        }
+        Op::UpdateAssociation {
+            cluster,
+            id,
+            role_arn,
+        } => Ok(aws.update_pod_identity_association(cluster, id, role_arn).await?),
+        Op::DeleteAssociation { cluster, id } => {
+            Ok(gone_ok(aws.delete_pod_identity_association(cluster, id).await)?)
+        }
+        Op::CreateAddon {
+            cluster,
+            name,
+            tags,
+        } => match aws.create_addon(cluster, name, tags).await {
+            // Installed meanwhile: that is the goal.
+            Err(e) if e.kind == AwsErrorKind::AlreadyExists => Ok(()),
+            other => Ok(other?),
+        },
     }
 }
 

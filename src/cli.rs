@@ -1,7 +1,7 @@
 //! The command line (clap derive). Flags keep kubectl's meanings.
 
 use crate::output::Format;
-use crate::recipe::Kind;
+use crate::recipe::{IdentityMode, Kind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -87,6 +87,33 @@ pub enum Command {
     Values(ValuesArgs),
     /// Print a shell completion script for kubectl-amp_iam (bash, zsh or fish)
     Completion(CompletionArgs),
+    /// Move ServiceAccounts between IRSA and EKS Pod Identity, safely and re-runnably
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// The mode to move to
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub to: IdentityMode,
+    /// Also take the old mode's statement out of the role's trust (IRSA's with
+    /// --to pod-identity, Pod Identity's with --to irsa)
+    #[arg(long, alias = "remove-irsa-trust", alias = "remove-pod-identity-trust")]
+    pub remove_old_trust: bool,
+    /// Print the plan and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repoint an association or annotation that names another role
+    #[arg(long)]
+    pub overwrite: bool,
+    /// With --to pod-identity: create the eks-pod-identity-agent add-on when missing
+    #[arg(long)]
+    pub install_agent: bool,
+    /// Restart the workloads whose pods still run with the old mode's credentials
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// Which KINDs and which names.
@@ -117,6 +144,9 @@ pub struct Selection {
     /// Fargate: trust Fargate profiles of every cluster in the account (`*` for the cluster)
     #[arg(long)]
     pub all_clusters: bool,
+    /// How pods get the role: irsa (default; works on Fargate) or pod-identity (EKS Pod Identity)
+    #[arg(long, value_enum, default_value_t = IdentityMode::Irsa)]
+    pub mode: IdentityMode,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -149,6 +179,9 @@ pub struct SetupArgs {
     /// With --restart: also delete bare pods (no controller brings them back)
     #[arg(long, requires = "restart")]
     pub force: bool,
+    /// Pod Identity: create the eks-pod-identity-agent add-on when the cluster lacks it
+    #[arg(long)]
+    pub install_agent: bool,
     /// Annotate the ServiceAccounts eks.amazonaws.com/sts-regional-endpoints=true
     /// (pods use their region's STS endpoint)
     #[arg(long)]
@@ -184,6 +217,9 @@ pub struct TeardownArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PermissionsArgs {
+    /// The mode setup uses (pod-identity adds the EKS association, add-on and iam:PassRole grants)
+    #[arg(long, value_enum, default_value_t = IdentityMode::Irsa)]
+    pub mode: IdentityMode,
     /// What the policy is for: ingest, query, fargate (default: ingest and query)
     #[arg(value_enum, value_name = "KIND")]
     pub kinds: Vec<Kind>,
@@ -209,6 +245,9 @@ pub struct PermissionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ValuesArgs {
+    /// How the ServiceAccount gets the role (pod-identity: no role-arn annotation)
+    #[arg(long, value_enum, default_value_t = IdentityMode::Irsa)]
+    pub mode: IdentityMode,
     /// The AMP workspace Prometheus writes to, by id or alias (default: the
     /// region's only workspace; a placeholder when there is none)
     #[arg(long, value_name = "ID|ALIAS")]

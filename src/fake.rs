@@ -18,6 +18,7 @@
 //! skip every check.
 
 use crate::arn::{self, Account};
+use crate::aws::{Addon, FargateSelector, PodIdentityAssociation};
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
     OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
@@ -147,6 +148,13 @@ struct AwsState {
     /// AMP workspaces by id, in the cluster's region.
     workspaces: BTreeMap<String, Workspace>,
     next_workspace: u32,
+    /// Pod Identity associations by (cluster, id).
+    associations: BTreeMap<(String, String), PodIdentityAssociation>,
+    next_association: u32,
+    /// Add-ons by (cluster, name).
+    addons: BTreeMap<(String, String), Addon>,
+    /// Fargate selectors by cluster.
+    fargate: BTreeMap<String, Vec<FargateSelector>>,
 }
 
 impl AwsState {
@@ -324,6 +332,10 @@ impl FakeAws {
                 trust_quota: 2048,
                 workspaces: BTreeMap::new(),
                 next_workspace: 0,
+                associations: BTreeMap::new(),
+                next_association: 0,
+                addons: BTreeMap::new(),
+                fargate: BTreeMap::new(),
             }),
         }
     }
@@ -389,6 +401,70 @@ impl FakeAws {
             },
         );
         id
+    }
+
+    /// Adds a Pod Identity association (made by someone else unless `tags` say ours).
+    pub fn put_association(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+        tags: Tags,
+    ) -> String {
+        let mut s = self.state();
+        s.next_association += 1;
+        let id = format!("a-{:012}", s.next_association);
+        let arn = format!(
+            "arn:{}:eks:us-east-1:{}:podidentityassociation/{cluster}/{id}",
+            s.account.partition, s.account.id
+        );
+        s.associations.insert(
+            (cluster.into(), id.clone()),
+            PodIdentityAssociation {
+                id: id.clone(),
+                arn,
+                namespace: namespace.into(),
+                service_account: service_account.into(),
+                role_arn: role_arn.into(),
+                tags,
+            },
+        );
+        id
+    }
+
+    pub fn stored_associations(&self, cluster: &str) -> Vec<PodIdentityAssociation> {
+        self.state()
+            .associations
+            .iter()
+            .filter(|((c, _), _)| c == cluster)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
+    /// Installs an add-on (e.g. `eks-pod-identity-agent`) with this status.
+    pub fn put_addon(&self, cluster: &str, name: &str, status: &str) {
+        self.state().addons.insert(
+            (cluster.into(), name.into()),
+            Addon {
+                name: name.into(),
+                status: status.into(),
+                version: Some("v1.3.0-eksbuild.1".into()),
+            },
+        );
+    }
+
+    /// Adds a Fargate profile selector.
+    pub fn put_fargate_selector(&self, cluster: &str, profile: &str, namespace: &str) {
+        self.state()
+            .fargate
+            .entry(cluster.into())
+            .or_default()
+            .push(FargateSelector {
+                profile: profile.into(),
+                namespace: namespace.into(),
+                labels: Tags::new(),
+            });
     }
 
     /// Sets a workspace's status (e.g. `CREATING`).
@@ -796,6 +872,106 @@ impl Aws for FakeAws {
             .remove(id)
             .map(drop)
             .ok_or_else(|| no_such_entity(ACTION, id, "workspace"))
+    }
+
+    async fn pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Vec<PodIdentityAssociation>, AwsError> {
+        let s = self.call(
+            "eks:ListPodIdentityAssociations",
+            &format!("{cluster} {namespace}/{service_account}"),
+        )?;
+        Ok(s.associations
+            .iter()
+            .filter(|((c, _), a)| {
+                c == cluster && a.namespace == namespace && a.service_account == service_account
+            })
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    async fn create_pod_identity_association(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+        tags: &Tags,
+    ) -> Result<PodIdentityAssociation, AwsError> {
+        const ACTION: &str = "eks:CreatePodIdentityAssociation";
+        let who = format!("{cluster} {namespace}/{service_account}");
+        let exists = {
+            let s = self.call(ACTION, &who)?;
+            s.associations.iter().any(|((c, _), a)| {
+                c == cluster && a.namespace == namespace && a.service_account == service_account
+            })
+        };
+        if exists {
+            // EKS allows one association per ServiceAccount.
+            return Err(aws_error(
+                ACTION,
+                &who,
+                AwsErrorKind::AlreadyExists,
+                "ResourceInUseException",
+                "Association already exists",
+            ));
+        }
+        let id = self.put_association(cluster, namespace, service_account, role_arn, tags.clone());
+        self.state()
+            .associations
+            .get(&(cluster.to_string(), id.clone()))
+            .cloned()
+            .ok_or_else(|| no_such_entity(ACTION, &id, "association"))
+    }
+
+    async fn update_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+        role_arn: &str,
+    ) -> Result<(), AwsError> {
+        const ACTION: &str = "eks:UpdatePodIdentityAssociation";
+        let mut s = self.call(ACTION, id)?;
+        let a = s
+            .associations
+            .get_mut(&(cluster.to_string(), id.to_string()))
+            .ok_or_else(|| no_such_entity(ACTION, id, "association"))?;
+        a.role_arn = role_arn.into();
+        Ok(())
+    }
+
+    async fn delete_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+    ) -> Result<(), AwsError> {
+        const ACTION: &str = "eks:DeletePodIdentityAssociation";
+        let mut s = self.call(ACTION, id)?;
+        s.associations
+            .remove(&(cluster.to_string(), id.to_string()))
+            .map(drop)
+            .ok_or_else(|| no_such_entity(ACTION, id, "association"))
+    }
+
+    async fn addon(&self, cluster: &str, name: &str) -> Result<Option<Addon>, AwsError> {
+        let s = self.call("eks:DescribeAddon", name)?;
+        Ok(s.addons
+            .get(&(cluster.to_string(), name.to_string()))
+            .cloned())
+    }
+
+    async fn create_addon(&self, cluster: &str, name: &str, _tags: &Tags) -> Result<(), AwsError> {
+        drop(self.call("eks:CreateAddon", name)?);
+        self.put_addon(cluster, name, "CREATING");
+        Ok(())
+    }
+
+    async fn fargate_selectors(&self, cluster: &str) -> Result<Vec<FargateSelector>, AwsError> {
+        let s = self.call("eks:ListFargateProfiles", cluster)?;
+        Ok(s.fargate.get(cluster).cloned().unwrap_or_default())
     }
 
     async fn create_oidc_provider(

@@ -12,6 +12,7 @@ mod workspace;
 
 pub use workspace::WorkspaceState;
 
+use crate::aws::{Addon, FargateSelector, PodIdentityAssociation};
 use crate::aws::{
     AttachedPolicy, Aws, Caller, EksCluster, NodegroupRole, OidcProvider, PolicyEntities,
     PolicySummary, PolicyVersion, Role, RoleTrust, Tags,
@@ -19,7 +20,7 @@ use crate::aws::{
 use crate::cluster::{Cluster, Owner, Pod, ServiceAccount};
 use crate::error::{Error, Result};
 use crate::policy::IrsaSubject;
-use crate::recipe::Desired;
+use crate::recipe::{Desired, IdentityMode, POD_IDENTITY_AGENT};
 use futures::future::{OptionFuture, try_join_all};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -81,6 +82,13 @@ pub struct Observed {
     pub pods: Vec<Pod>,
     /// Each ReplicaSet's or Job's own owner (None: it has none, or is gone).
     pub pod_owners: BTreeMap<Owner, Option<Owner>>,
+    /// Pod Identity: the associations of each recipe ServiceAccount.
+    pub associations: BTreeMap<String, Vec<PodIdentityAssociation>>,
+    /// Pod Identity: the eks-pod-identity-agent add-on (None: not read;
+    /// Some(None): not installed).
+    pub agent: Option<Option<Addon>>,
+    /// Pod Identity: the cluster's Fargate profile selectors.
+    pub fargate_selectors: Vec<FargateSelector>,
 }
 
 impl Observed {
@@ -136,6 +144,8 @@ pub async fn observe<A: Aws, C: Cluster>(
         .map(|s| s.service_account.as_str())
         .collect();
     let irsa = !desired.irsa.is_empty();
+    let oidc = desired.uses_irsa();
+    let pod_identity = desired.uses_pod_identity();
     let ns = desired.namespace.as_str();
 
     // Round one: nothing here needs the account id or the issuer.
@@ -176,6 +186,25 @@ pub async fn observe<A: Aws, C: Cluster>(
             None => Ok(None),
         }
     };
+    // Pod Identity needs only names: associations, the agent, Fargate profiles.
+    let pod_identity_reads = async {
+        if !pod_identity {
+            return Ok::<_, Error>((BTreeMap::new(), None, Vec::new()));
+        }
+        let associations = try_join_all(sa_names.iter().map(|&sa| async move {
+            Ok::<_, Error>((
+                sa.to_string(),
+                aws.pod_identity_associations(&desired.cluster, ns, sa)
+                    .await?,
+            ))
+        }));
+        let (associations, agent, selectors) = futures::try_join!(
+            associations,
+            async { Ok::<_, Error>(aws.addon(&desired.cluster, POD_IDENTITY_AGENT).await?) },
+            async { Ok::<_, Error>(aws.fargate_selectors(&desired.cluster).await?) },
+        )?;
+        Ok((associations.into_iter().collect(), Some(agent), selectors))
+    };
     let nodegroups = async {
         match &desired.fargate {
             Some(_) => aws.nodegroup_roles(&desired.cluster).await,
@@ -201,11 +230,12 @@ pub async fn observe<A: Aws, C: Cluster>(
         role_trusts,
         boundary,
         workspace,
+        pod_identity_reads,
     ) = futures::join!(
         async { Ok::<_, Error>(aws.caller().await?) },
         async { Ok::<_, Error>(aws.cluster(&desired.cluster).await?) },
         async {
-            Ok::<_, Error>(if irsa {
+            Ok::<_, Error>(if oidc {
                 aws.oidc_provider_arns().await?
             } else {
                 Vec::new()
@@ -230,6 +260,7 @@ pub async fn observe<A: Aws, C: Cluster>(
         },
         boundary,
         workspace,
+        pod_identity_reads,
     );
     let caller = caller?;
     check_account(desired, &caller)?;
@@ -237,6 +268,7 @@ pub async fn observe<A: Aws, C: Cluster>(
     let (provider_arns, local_policies, roles) = (provider_arns?, local_policies?, roles?);
     let ((namespace_exists, sas, pods), nodegroups, role_trusts) =
         (k8s?, nodegroups?, role_trusts?);
+    let (associations, agent, fargate_selectors) = pod_identity_reads?;
     let account = Account::of_caller(&caller);
     check_boundary(desired, &account, boundary)?;
     let workspace = match (&desired.workspace, workspace?) {
@@ -254,11 +286,17 @@ pub async fn observe<A: Aws, C: Cluster>(
         region: desired.region.clone(),
         account: account.id.clone(),
     })?;
-    let issuer = eks.issuer.clone().ok_or_else(|| Error::NoIssuer {
-        cluster: eks.name.clone(),
-        status: eks.status.clone(),
-    })?;
-    let issuer_host = arn::issuer_host_path(&issuer).to_string();
+    // Pod Identity needs no issuer; IRSA (and a migration) does.
+    let issuer_host = match (&eks.issuer, oidc) {
+        (Some(issuer), _) => arn::issuer_host_path(issuer).to_string(),
+        (None, false) if desired.mode == IdentityMode::PodIdentity => String::new(),
+        (None, _) => {
+            return Err(Error::NoIssuer {
+                cluster: eks.name.clone(),
+                status: eks.status.clone(),
+            });
+        }
+    };
 
     // Round two: the provider for this issuer, and what each existing policy says.
     let provider_suffix = format!(":oidc-provider/{issuer_host}");
@@ -356,6 +394,9 @@ pub async fn observe<A: Aws, C: Cluster>(
         workspace,
         pods,
         pod_owners,
+        associations,
+        agent,
+        fargate_selectors,
     })
 }
 

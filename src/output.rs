@@ -187,8 +187,13 @@ fn state_word(plan: &Plan, c: &Change) -> String {
 }
 
 fn text(plan: &Plan, extras: &Extras) -> String {
+    let mode = match plan.mode {
+        crate::recipe::IdentityMode::PodIdentity => ", Pod Identity",
+        crate::recipe::IdentityMode::Irsa if plan.command == "migrate" => ", to IRSA",
+        crate::recipe::IdentityMode::Irsa => "",
+    };
     let mut out = format!(
-        "{}: cluster {} in {}, account {}, namespace {}{}\n",
+        "{}: cluster {} in {}, account {}, namespace {}{mode}{}\n",
         plan.command,
         plan.cluster,
         plan.region,
@@ -335,6 +340,7 @@ mod tests {
         Plan {
             command,
             dry_run: false,
+            mode: Default::default(),
             cluster: "demo".into(),
             region: "us-east-1".into(),
             account: "111122223333".into(),

@@ -28,8 +28,13 @@ pub fn service_account_is_ours(sa: &ServiceAccount) -> bool {
 
 /// Who a role is meant to be assumable by, in the recipe.
 pub enum RoleRecipe<'a> {
-    Irsa(&'a IrsaSubject),
-    Fargate { source_arn: &'a str },
+    /// IRSA for this subject; the same ServiceAccount's Pod Identity recipe is
+    /// no wider (a role mid-migration trusts both).
+    Irsa(&'a IrsaSubject, Option<&'a policy::PodIdentitySubject>),
+    PodIdentity(&'a policy::PodIdentitySubject),
+    Fargate {
+        source_arn: &'a str,
+    },
 }
 
 /// How an existing role stands towards the recipe.
@@ -49,7 +54,12 @@ pub fn role_standing(role: &ObservedRole, recipe: &RoleRecipe<'_>) -> RoleStandi
         return RoleStanding::Ours;
     }
     let findings = match recipe {
-        RoleRecipe::Irsa(subject) => policy::irsa_trust_findings(&role.trust, subject),
+        RoleRecipe::Irsa(subject, also) => {
+            policy::irsa_trust_findings_allowing(&role.trust, subject, *also)
+        }
+        RoleRecipe::PodIdentity(subject) => {
+            policy::pod_identity_trust_findings(&role.trust, subject)
+        }
         RoleRecipe::Fargate { source_arn } => {
             policy::fargate_trust_findings(&role.trust, source_arn)
         }
@@ -227,7 +237,7 @@ mod tests {
             &[(MANAGED_BY, MANAGER)],
         );
         assert_eq!(
-            role_standing(&r, &RoleRecipe::Irsa(&subject())),
+            role_standing(&r, &RoleRecipe::Irsa(&subject(), None)),
             RoleStanding::Ours
         );
     }
@@ -237,7 +247,7 @@ mod tests {
         let s = subject();
         let exact = role(s.trust_policy(), &[]);
         assert_eq!(
-            role_standing(&exact, &RoleRecipe::Irsa(&s)),
+            role_standing(&exact, &RoleRecipe::Irsa(&s, None)),
             RoleStanding::Adopted
         );
         let mut wide = s.trust_policy();
@@ -245,7 +255,8 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "sts:AssumeRole"}));
-        let RoleStanding::Wider(findings) = role_standing(&role(wide, &[]), &RoleRecipe::Irsa(&s))
+        let RoleStanding::Wider(findings) =
+            role_standing(&role(wide, &[]), &RoleRecipe::Irsa(&s, None))
         else {
             panic!("wider expected");
         };

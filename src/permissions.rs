@@ -29,9 +29,24 @@
 //! workspace ARN: `--force` deletes workspaces the tool did not make. Operators
 //! who never create workspaces can drop `AmpWorkspaceCreate` and
 //! `aps:TagResource`.
+//!
+//! EKS Pod Identity (ingest and query only): setup finds a ServiceAccount's
+//! associations (`eks:ListPodIdentityAssociations` on the cluster, then
+//! `eks:DescribePodIdentityAssociation` of each), creates one (on the cluster,
+//! with `eks:TagResource` on the new association for its tags) or points it at
+//! the recipe's role (`eks:UpdatePodIdentityAssociation`), and both pass the
+//! role to EKS: `iam:PassRole` on the recipe's roles, only to
+//! `pods.eks.amazonaws.com`. It checks the `eks-pod-identity-agent` add-on
+//! (`eks:DescribeAddon`) and which namespaces run on Fargate, where Pod
+//! Identity does not work (`eks:ListFargateProfiles`,
+//! `eks:DescribeFargateProfile`). `--install-agent` creates the add-on
+//! (`eks:CreateAddon` on the cluster, `eks:TagResource` on the add-on): the
+//! `InstallAgentOnly…` statements, which operators who never pass it can drop.
+//! Teardown deletes associations (`eks:DeletePodIdentityAssociation`).
 
 use crate::recipe::{
     Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, NameOverrides, Options,
+    POD_IDENTITY_AGENT,
 };
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -99,11 +114,20 @@ fn one_or_list(set: &BTreeSet<String>) -> Value {
     }
 }
 
+/// The service EKS Pod Identity passes the roles to (`iam:PassedToService`).
+const POD_IDENTITY_SERVICE: &str = "pods.eks.amazonaws.com";
+
+/// [`policy_for`] with what EKS Pod Identity needs too.
+pub fn policy(req: &Request) -> Value {
+    policy_for(req, true)
+}
+
 /// The IAM policy document for `req`: one statement per kind of resource,
 /// each scoped to the ARNs setup (and teardown) touch. Only the calls IAM
 /// cannot scope (lists, the account summary, STS and AMP's CreateWorkspace)
-/// have `Resource: "*"`.
-pub fn policy(req: &Request) -> Value {
+/// have `Resource: "*"`. `pod_identity`: also the EKS Pod Identity
+/// associations, add-on and Fargate profile reads (IRSA mode needs none).
+pub fn policy_for(req: &Request, pod_identity: bool) -> Value {
     let desired = Desired::new(
         &req.kinds,
         &req.names,
@@ -120,6 +144,8 @@ pub fn policy(req: &Request) -> Value {
     let path = req.role_path.as_str();
     let irsa = !desired.irsa.is_empty();
     let fargate = desired.fargate.is_some();
+    // Pod Identity gives the IRSA kinds' roles to pods another way; Fargate has none.
+    let pod_identity = pod_identity && irsa;
 
     let mut discover = Grant::new("Discover");
     discover.resources.insert("*".into());
@@ -169,6 +195,48 @@ pub fn policy(req: &Request) -> Value {
         nodegroups.allow(&["eks:DescribeNodegroup"]);
     }
 
+    let eks_arn = |resource: &str| format!("arn:{p}:eks:{region}:{account}:{resource}");
+    let mut associations = Grant::new("PodIdentityAssociations");
+    let mut profiles = Grant::new("EksFargateProfiles");
+    let mut agent = Grant::new("PodIdentityAgent");
+    let mut agent_install = Grant::new("InstallAgentOnlyCreateAddon");
+    let mut agent_tags = Grant::new("InstallAgentOnlyTagAddon");
+    if pod_identity {
+        eks.allow(&[
+            "eks:ListPodIdentityAssociations",
+            "eks:CreatePodIdentityAssociation",
+            // Pods on Fargate cannot use Pod Identity.
+            "eks:ListFargateProfiles",
+        ]);
+        associations
+            .resources
+            .insert(eks_arn(&format!("podidentityassociation/{cluster}/*")));
+        associations.allow(&[
+            "eks:DescribePodIdentityAssociation",
+            "eks:UpdatePodIdentityAssociation",
+            // An association is created with the tool's tags.
+            "eks:TagResource",
+        ]);
+        if req.teardown {
+            associations.allow(&["eks:DeletePodIdentityAssociation"]);
+        }
+        profiles
+            .resources
+            .insert(eks_arn(&format!("fargateprofile/{cluster}/*/*")));
+        profiles.allow(&["eks:DescribeFargateProfile"]);
+        let addon = eks_arn(&format!("addon/{cluster}/{POD_IDENTITY_AGENT}/*"));
+        agent.resources.insert(addon.clone());
+        agent.allow(&["eks:DescribeAddon"]);
+        // --install-agent only: creating an add-on is authorised on the
+        // cluster, tagging it on the add-on.
+        agent_install
+            .resources
+            .insert(eks_arn(&format!("cluster/{cluster}")));
+        agent_install.allow(&["eks:CreateAddon"]);
+        agent_tags.resources.insert(addon);
+        agent_tags.allow(&["eks:TagResource"]);
+    }
+
     let mut provider = Grant::new("OidcProvider");
     if irsa {
         // The issuer's host path: oidc.eks.<region>.amazonaws.com[.cn]/id/<ID>.
@@ -197,6 +265,15 @@ pub fn policy(req: &Request) -> Value {
         let arn = iam(&format!("policy{path}{}", spec.policy_name));
         policies.resources.insert(arn.clone());
         attachable.insert(arn);
+    }
+    // Creating or updating an association passes its role to EKS Pod Identity.
+    let mut pass_role = Grant::new("PassRoleToPodIdentity");
+    if pod_identity {
+        pass_role.resources = roles.resources.clone();
+        pass_role.allow(&["iam:PassRole"]);
+        pass_role.condition = Some(json!({
+            "StringEquals": { "iam:PassedToService": POD_IDENTITY_SERVICE }
+        }));
     }
     if let Some(f) = &desired.fargate {
         roles
@@ -255,9 +332,15 @@ pub fn policy(req: &Request) -> Value {
         discover,
         eks,
         nodegroups,
+        associations,
+        profiles,
+        agent,
+        agent_install,
+        agent_tags,
         provider,
         roles,
         attach,
+        pass_role,
         policies,
         boundary,
         workspace_create,
@@ -535,11 +618,156 @@ mod tests {
             added,
             [
                 "aps:DeleteWorkspace",
+                "eks:DeletePodIdentityAssociation",
                 "iam:DeleteOpenIDConnectProvider",
                 "iam:DeletePolicy",
                 "iam:DeleteRole",
                 "iam:DetachRolePolicy",
                 "iam:ListRoles"
+            ]
+        );
+    }
+
+    #[test]
+    fn pod_identity_grants_are_scoped_to_the_clusters_associations_agent_and_profiles() {
+        let mut req = request(&[Kind::Ingest], true);
+        req.account = Some("111122223333".into());
+        req.partition = "aws-cn".into();
+        req.region = Some("cn-north-1".into());
+        req.cluster = Some("demo".into());
+        let doc = policy(&req);
+        let eks = statement(&doc, "EksCluster").unwrap();
+        assert_eq!(
+            eks["Resource"],
+            "arn:aws-cn:eks:cn-north-1:111122223333:cluster/demo"
+        );
+        assert_eq!(
+            strings(&eks["Action"]),
+            [
+                "eks:CreatePodIdentityAssociation",
+                "eks:DescribeCluster",
+                "eks:ListFargateProfiles",
+                "eks:ListPodIdentityAssociations"
+            ]
+        );
+        let st = statement(&doc, "PodIdentityAssociations").unwrap();
+        assert_eq!(
+            st["Resource"],
+            "arn:aws-cn:eks:cn-north-1:111122223333:podidentityassociation/demo/*"
+        );
+        assert_eq!(
+            strings(&st["Action"]),
+            [
+                "eks:DeletePodIdentityAssociation",
+                "eks:DescribePodIdentityAssociation",
+                "eks:TagResource",
+                "eks:UpdatePodIdentityAssociation"
+            ]
+        );
+        let st = statement(&doc, "EksFargateProfiles").unwrap();
+        assert_eq!(
+            st["Resource"],
+            "arn:aws-cn:eks:cn-north-1:111122223333:fargateprofile/demo/*/*"
+        );
+        assert_eq!(strings(&st["Action"]), ["eks:DescribeFargateProfile"]);
+        let addon = "arn:aws-cn:eks:cn-north-1:111122223333:addon/demo/eks-pod-identity-agent/*";
+        let st = statement(&doc, "PodIdentityAgent").unwrap();
+        assert_eq!(st["Resource"], addon);
+        assert_eq!(strings(&st["Action"]), ["eks:DescribeAddon"]);
+        // --install-agent's own statements: creating on the cluster, tagging the add-on.
+        let st = statement(&doc, "InstallAgentOnlyCreateAddon").unwrap();
+        assert_eq!(
+            st["Resource"],
+            "arn:aws-cn:eks:cn-north-1:111122223333:cluster/demo"
+        );
+        assert_eq!(strings(&st["Action"]), ["eks:CreateAddon"]);
+        let st = statement(&doc, "InstallAgentOnlyTagAddon").unwrap();
+        assert_eq!(st["Resource"], addon);
+        assert_eq!(strings(&st["Action"]), ["eks:TagResource"]);
+        // Unknown: any cluster, but still only these resource types.
+        let doc = policy(&request(&[], false));
+        assert_eq!(
+            statement(&doc, "PodIdentityAssociations").unwrap()["Resource"],
+            "arn:aws:eks:*:*:podidentityassociation/*/*"
+        );
+        assert_eq!(
+            statement(&doc, "PodIdentityAgent").unwrap()["Resource"],
+            "arn:aws:eks:*:*:addon/*/eks-pod-identity-agent/*"
+        );
+    }
+
+    #[test]
+    fn pass_role_is_only_to_pod_identity_and_only_of_the_recipes_irsa_roles() {
+        let doc = policy(&request(&[Kind::Ingest, Kind::Query, Kind::Fargate], false));
+        let st = statement(&doc, "PassRoleToPodIdentity").unwrap();
+        assert_eq!(strings(&st["Action"]), ["iam:PassRole"]);
+        // Not the Fargate pod execution role: EKS Pod Identity never gets it.
+        assert_eq!(
+            strings(&st["Resource"]),
+            [
+                "arn:aws:iam::*:role/amp-iamproxy-ingest-role",
+                "arn:aws:iam::*:role/amp-iamproxy-query-role"
+            ]
+        );
+        assert_eq!(
+            st["Condition"],
+            json!({"StringEquals": {"iam:PassedToService": "pods.eks.amazonaws.com"}})
+        );
+        // Nothing else passes a role.
+        let passing: Vec<&Value> = crate::policy::statements(&doc)
+            .into_iter()
+            .filter(|s| strings(&s["Action"]).contains(&"iam:PassRole".to_string()))
+            .collect();
+        assert_eq!(passing.len(), 1);
+    }
+
+    #[test]
+    fn without_pod_identity_or_its_kinds_no_pod_identity_grant() {
+        let pod_identity_only = [
+            "PodIdentityAssociations",
+            "EksFargateProfiles",
+            "PodIdentityAgent",
+            "InstallAgentOnlyCreateAddon",
+            "InstallAgentOnlyTagAddon",
+            "PassRoleToPodIdentity",
+        ];
+        let kinds = [Kind::Ingest, Kind::Query, Kind::Fargate];
+        let irsa_only = policy_for(&request(&kinds, true), false);
+        let fargate_only = policy(&request(&[Kind::Fargate], true));
+        for doc in [&irsa_only, &fargate_only] {
+            for sid in pod_identity_only {
+                assert!(statement(doc, sid).is_none(), "{sid}: {doc}");
+            }
+            let all = actions(doc);
+            assert!(
+                all.iter().all(|a| !a.contains("PodIdentity")
+                    && !a.contains("Addon")
+                    && !a.contains("FargateProfile")),
+                "{all:?}"
+            );
+            assert!(
+                !all.contains("iam:PassRole") && !all.contains("eks:TagResource"),
+                "{all:?}"
+            );
+        }
+        // What Pod Identity adds, and nothing else.
+        let both = actions(&policy(&request(&kinds, true)));
+        let irsa_actions = actions(&irsa_only);
+        let added: Vec<&String> = both.difference(&irsa_actions).collect();
+        assert_eq!(
+            added,
+            [
+                "eks:CreateAddon",
+                "eks:CreatePodIdentityAssociation",
+                "eks:DeletePodIdentityAssociation",
+                "eks:DescribeAddon",
+                "eks:DescribeFargateProfile",
+                "eks:DescribePodIdentityAssociation",
+                "eks:ListFargateProfiles",
+                "eks:ListPodIdentityAssociations",
+                "eks:TagResource",
+                "eks:UpdatePodIdentityAssociation",
+                "iam:PassRole"
             ]
         );
     }

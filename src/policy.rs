@@ -796,10 +796,32 @@ fn subject_label(sub: &str) -> String {
 const WEB_IDENTITY: &str = "sts:assumerolewithwebidentity";
 
 impl IrsaSubject {
-    /// The findings for one Allow statement (`index` 0-based) of `doc`.
-    fn statement_risks(&self, doc: &Value, st: &Value, index: usize) -> Vec<String> {
-        let provider = |kind: &str, value: &str| kind == "Federated" && value == self.provider_arn;
-        let mut risks = principal_risks(st, provider);
+    /// The findings for one Allow statement (`index` 0-based) of `doc`; with
+    /// `also_allowed`, Pod Identity is judged against that subject instead of
+    /// being "another service".
+    fn statement_risks(
+        &self,
+        doc: &Value,
+        st: &Value,
+        index: usize,
+        also_allowed: Option<&PodIdentitySubject>,
+    ) -> Vec<String> {
+        let skip = |kind: &str, value: &str| {
+            (kind == "Federated" && value == self.provider_arn)
+                || (also_allowed.is_some() && kind == "Service" && value == POD_IDENTITY_SERVICE)
+        };
+        let mut risks = principal_risks(st, skip);
+        if let Some(pi) = also_allowed {
+            risks.extend(pi.pod_identity_risks(st));
+        }
+        risks.extend(self.web_identity_risks(st, self.fixes_audience(doc, index)));
+        risks
+    }
+
+    /// The findings for what a statement lets this provider's tokens do;
+    /// `audience_fixed` when the planner adds the aud condition to it itself.
+    fn web_identity_risks(&self, st: &Value, audience_fixed: bool) -> Vec<String> {
+        let mut risks = Vec::new();
         let through_provider = st
             .get("Principal")
             .and_then(|p| p.get("Federated"))
@@ -896,7 +918,7 @@ impl IrsaSubject {
                 "accepts tokens of {trusted} issued for audience {}, not only {STS_AUDIENCE}",
                 other_audiences.into_iter().collect::<Vec<_>>().join(", ")
             ));
-        } else if matches!(scope, SubScope::OnlyUs) && self.fixes_audience(doc, index) {
+        } else if matches!(scope, SubScope::OnlyUs) && audience_fixed {
             // The planner adds the aud condition to this very statement.
         } else if auds.is_empty() {
             // Then a token minted for any other audience is exchanged as well.
@@ -938,11 +960,26 @@ fn named(st: &Value, index: usize, risks: Vec<String>) -> Vec<TrustFinding> {
 /// this subject, with aud sts.amazonaws.com, through this provider". The
 /// statement the tool fixes itself (ours alone, lacking aud) is no finding.
 pub fn irsa_trust_findings(doc: &Value, subject: &IrsaSubject) -> Vec<TrustFinding> {
+    irsa_trust_findings_allowing(doc, subject, None)
+}
+
+/// `irsa_trust_findings`, but Pod Identity trust for exactly `also_allowed`
+/// is no finding either (a role migrating between the two trusts both). The
+/// allowance holds only for the IRSA subject's own namespace and
+/// ServiceAccount: for another one it is ignored, lest it hide a wider trust.
+pub fn irsa_trust_findings_allowing(
+    doc: &Value,
+    subject: &IrsaSubject,
+    also_allowed: Option<&PodIdentitySubject>,
+) -> Vec<TrustFinding> {
+    let also_allowed = also_allowed.filter(|pi| {
+        pi.namespace == subject.namespace && pi.service_account == subject.service_account
+    });
     statements(doc)
         .into_iter()
         .enumerate()
         .filter(|(_, st)| is_allow(st))
-        .flat_map(|(i, st)| named(st, i, subject.statement_risks(doc, st, i)))
+        .flat_map(|(i, st)| named(st, i, subject.statement_risks(doc, st, i, also_allowed)))
         .collect()
 }
 
@@ -1175,6 +1212,14 @@ pub fn remove_fargate_source(doc: &Value, source_arn: &str) -> (Value, usize) {
     }
     (with_statements(doc, out), remaining)
 }
+
+// ---------------------------------------------------------------------------
+// EKS Pod Identity trust (its own file: this one is long enough)
+
+mod pod_identity;
+pub use pod_identity::{
+    POD_IDENTITY_SERVICE, PodIdentitySubject, PodIdentityTrust, pod_identity_trust_findings,
+};
 
 #[cfg(test)]
 mod tests;

@@ -19,8 +19,34 @@ pub const STS_REGIONAL_ANNOTATION: &str = "eks.amazonaws.com/sts-regional-endpoi
 /// Seconds: the lifetime of the projected token the webhook mounts.
 pub const TOKEN_EXPIRATION_ANNOTATION: &str = "eks.amazonaws.com/token-expiration";
 
+/// The EKS add-on whose node agent hands Pod Identity credentials to pods.
+pub const POD_IDENTITY_AGENT: &str = "eks-pod-identity-agent";
+
 pub const FARGATE_ROLE: &str = "AmazonEKSFargatePodExecutionRole";
 pub const FARGATE_MANAGED_POLICY: &str = "AmazonEKSFargatePodExecutionRolePolicy";
+
+/// How pods get the role: IRSA (OIDC provider, annotated ServiceAccount) or
+/// EKS Pod Identity (an association, a role trusted by pods.eks.amazonaws.com).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMode {
+    /// IAM roles for service accounts: works on Fargate and self-managed clusters too.
+    #[default]
+    Irsa,
+    /// EKS Pod Identity: no OIDC provider or annotation; EC2 nodes only, needs the agent add-on.
+    PodIdentity,
+}
+
+impl IdentityMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityMode::Irsa => "irsa",
+            IdentityMode::PodIdentity => "pod-identity",
+        }
+    }
+}
 
 /// What a run is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
@@ -148,6 +174,10 @@ pub struct Options {
     /// ServiceAccount annotations beyond the role: sts-regional-endpoints,
     /// token-expiration (applied with the role's, owned by the tool).
     pub sa_annotations: BTreeMap<String, String>,
+    /// Pod Identity: create the eks-pod-identity-agent add-on when missing.
+    pub install_agent: bool,
+    /// Migrate: also take the old mode's statement out of the role's trust.
+    pub remove_old_trust: bool,
 }
 
 impl Default for Options {
@@ -164,6 +194,8 @@ impl Default for Options {
             restart_bare_pods: false,
             include_workspace: false,
             sa_annotations: BTreeMap::new(),
+            install_agent: false,
+            remove_old_trust: false,
         }
     }
 }
@@ -230,6 +262,10 @@ pub struct Desired {
     pub options: Options,
     /// Checked against the caller and DescribeCluster before anything is planned.
     pub identity: Identity,
+    /// How the IRSA-style kinds (ingest, query) get their role.
+    pub mode: IdentityMode,
+    /// `migrate --to MODE`: from the other mode to `mode`.
+    pub migrating: bool,
 }
 
 impl Desired {
@@ -263,7 +299,19 @@ impl Desired {
             workspace,
             options,
             identity: Identity::default(),
+            mode: IdentityMode::Irsa,
+            migrating: false,
         }
+    }
+
+    /// The run reads (and may write) what IRSA needs: the OIDC provider.
+    pub fn uses_irsa(&self) -> bool {
+        !self.irsa.is_empty() && (self.mode == IdentityMode::Irsa || self.migrating)
+    }
+
+    /// The run reads what Pod Identity needs: associations, the agent, Fargate profiles.
+    pub fn uses_pod_identity(&self) -> bool {
+        !self.irsa.is_empty() && (self.mode == IdentityMode::PodIdentity || self.migrating)
     }
 
     /// Tags on everything this tool creates: ownership, the cluster, the user's.

@@ -13,8 +13,8 @@ use crate::output::{self, Extras, Format};
 use crate::plan::{self, Plan, Resource, Status, WorkspaceSummary};
 use crate::progress::with_progress;
 use crate::recipe::{
-    Desired, ExpectedAccount, Identity, IrsaSpec, Kind, NameOverrides, OWN_TAG_KEYS, Options,
-    STS_REGIONAL_ANNOTATION, TOKEN_EXPIRATION_ANNOTATION, WorkspaceRef, effective_kinds,
+    Desired, ExpectedAccount, Identity, IdentityMode, IrsaSpec, Kind, NameOverrides, OWN_TAG_KEYS,
+    Options, STS_REGIONAL_ANNOTATION, TOKEN_EXPIRATION_ANNOTATION, WorkspaceRef, effective_kinds,
 };
 use crate::traced::Traced;
 use crate::{completion, names, permissions, target, values};
@@ -102,14 +102,25 @@ fn command_name(c: &Command) -> &'static str {
         Command::Permissions(_) => "permissions",
         Command::Values(_) => "values",
         Command::Completion(_) => "completion",
+        Command::Migrate(_) => "migrate",
     }
 }
 
 /// What kind of run, with its flags.
+#[derive(Clone, Copy)]
 enum Mode {
-    Setup { dry_run: bool },
+    Setup {
+        dry_run: bool,
+    },
     Status,
-    Teardown { dry_run: bool },
+    Teardown {
+        dry_run: bool,
+    },
+    /// Setup towards `to`, from the other mode.
+    Migrate {
+        dry_run: bool,
+        to: IdentityMode,
+    },
 }
 
 async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
@@ -128,6 +139,16 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
             if let Some(secs) = a.token_expiration {
                 sa_annotations.insert(TOKEN_EXPIRATION_ANNOTATION.to_string(), secs.to_string());
             }
+            if a.selection.mode == IdentityMode::PodIdentity && !sa_annotations.is_empty() {
+                return Err(Error::Usage(
+                    "--sts-regional-endpoints and --token-expiration are IRSA's (the pod identity webhook reads them): leave them out with --mode pod-identity".into(),
+                ));
+            }
+            if a.install_agent && a.selection.mode != IdentityMode::PodIdentity {
+                return Err(Error::Usage(
+                    "--install-agent is for --mode pod-identity (the agent serves Pod Identity credentials)".into(),
+                ));
+            }
             let options = Options {
                 overwrite: a.overwrite,
                 harden: a.harden,
@@ -136,6 +157,7 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
                 restart: a.restart,
                 restart_bare_pods: a.force,
                 sa_annotations,
+                install_agent: a.install_agent,
                 ..Options::default()
             };
             let workspace = match &a.create_workspace {
@@ -203,6 +225,37 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
                 options,
                 workspace,
                 Mode::Teardown { dry_run: a.dry_run },
+                known,
+            )
+            .await
+        }
+        Command::Migrate(a) => {
+            if a.selection.kinds.contains(&Kind::Fargate) {
+                return Err(Error::Usage(
+                    "migrate moves ingest and query between IRSA and Pod Identity; the fargate KIND has neither".into(),
+                ));
+            }
+            let options = Options {
+                overwrite: a.overwrite,
+                install_agent: a.install_agent,
+                restart: a.restart,
+                remove_old_trust: a.remove_old_trust,
+                ..Options::default()
+            };
+            let workspace = a
+                .selection
+                .workspace
+                .as_deref()
+                .map(|w| WorkspaceRef::parse(w, false));
+            converge(
+                g,
+                &a.selection,
+                options,
+                workspace,
+                Mode::Migrate {
+                    dry_run: a.dry_run,
+                    to: a.to,
+                },
                 known,
             )
             .await
@@ -298,6 +351,13 @@ async fn converge(
         workspace,
         options,
     );
+    match mode {
+        Mode::Migrate { to, .. } => {
+            desired.mode = to;
+            desired.migrating = true;
+        }
+        _ => desired.mode = sel.mode,
+    }
     desired.identity = Identity {
         account: target.account_hint.clone().map(|id| ExpectedAccount {
             id,
@@ -344,6 +404,11 @@ async fn converge(
 
     let make_plan = |observed: &observe::Observed| match mode {
         Mode::Teardown { .. } => plan::teardown(&desired, observed),
+        Mode::Migrate { .. } => {
+            let mut plan = plan::setup(&desired, observed);
+            plan.command = "migrate";
+            plan
+        }
         _ => plan::setup(&desired, observed),
     };
     let mut plan = make_plan(&observed);
@@ -354,7 +419,9 @@ async fn converge(
     }
 
     let dry_run = match mode {
-        Mode::Setup { dry_run } | Mode::Teardown { dry_run } => dry_run,
+        Mode::Setup { dry_run } | Mode::Teardown { dry_run } | Mode::Migrate { dry_run, .. } => {
+            dry_run
+        }
         Mode::Status => {
             plan.command = "status";
             let fix = fix_command(g, &kinds, &plan);
@@ -470,6 +537,7 @@ fn print_permissions(g: &GlobalArgs, a: &PermissionsArgs) -> Result<i32> {
         role_path: a.role_path.clone(),
         all_regions: false,
         all_clusters: false,
+        mode: IdentityMode::Irsa,
     })?;
     if let Some(account) = &a.account {
         names::account_id(account)?;
@@ -485,20 +553,23 @@ fn print_permissions(g: &GlobalArgs, a: &PermissionsArgs) -> Result<i32> {
     if let Some(ns) = &g.namespace {
         names::namespace(ns)?;
     }
-    let doc = permissions::policy(&permissions::Request {
-        kinds: kinds.clone(),
-        names: NameOverrides {
-            service_account: None,
-            role_name: a.role_name.clone(),
-            policy_name: a.policy_name.clone(),
+    let doc = permissions::policy_for(
+        &permissions::Request {
+            kinds: kinds.clone(),
+            names: NameOverrides {
+                service_account: None,
+                role_name: a.role_name.clone(),
+                policy_name: a.policy_name.clone(),
+            },
+            role_path: a.role_path.clone(),
+            teardown: a.teardown,
+            account: a.account.clone(),
+            partition: a.partition.clone(),
+            region: g.region.clone(),
+            cluster: g.cluster.clone(),
         },
-        role_path: a.role_path.clone(),
-        teardown: a.teardown,
-        account: a.account.clone(),
-        partition: a.partition.clone(),
-        region: g.region.clone(),
-        cluster: g.cluster.clone(),
-    });
+        a.mode == IdentityMode::PodIdentity,
+    );
     write_stdout(&render_document(&doc, g.output)?)?;
     let rules = permissions::rbac_rules(&kinds, a.teardown);
     eprint!("{}", permissions::rbac_note(&rules, g.namespace.as_deref()));
@@ -518,6 +589,7 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         role_path: a.role_path.clone(),
         all_regions: false,
         all_clusters: false,
+        mode: IdentityMode::Irsa,
     })?;
     if let Some(account) = &a.account {
         names::account_id(account)?;
@@ -586,6 +658,7 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         service_account: spec.service_account.clone(),
         workspace,
         remote_write_url,
+        annotate: a.mode == IdentityMode::Irsa,
     };
     let doc = values::document(&input);
     let text = match g.output {
@@ -706,6 +779,9 @@ fn fix_command(g: &GlobalArgs, kinds: &[Kind], plan: &Plan) -> String {
     }
     if kinds.iter().any(|k| k.is_irsa()) {
         cmd.push_str(&format!(" -n {}", plan.namespace));
+        if plan.mode == IdentityMode::PodIdentity {
+            cmd.push_str(" --mode pod-identity");
+        }
     }
     if let Some(ws) = &found_workspace(plan) {
         cmd.push_str(&format!(" --workspace {ws}"));
@@ -734,7 +810,7 @@ fn found_workspace(plan: &Plan) -> Option<String> {
 /// Next steps after an applied setup.
 fn hints(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
-    if plan.command != "setup" {
+    if plan.command != "setup" && plan.command != "migrate" {
         return out;
     }
     let touched: Vec<&str> = plan

@@ -3,6 +3,7 @@
 //! traits, so no call can be missed and nothing the SDK holds (credentials,
 //! signed headers) is ever formatted.
 
+use crate::aws::{Addon, FargateSelector, PodIdentityAssociation};
 use crate::aws::{
     AttachedPolicy, Aws, AwsError, Caller, EksCluster, NewRole, NodegroupRole, OidcProvider,
     PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
@@ -128,6 +129,86 @@ impl<A: Aws> Aws for Traced<A> {
     }
     async fn delete_workspace(&self, id: &str) -> Result<(), AwsError> {
         timed("aps:DeleteWorkspace", id, self.0.delete_workspace(id)).await
+    }
+    async fn pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Vec<PodIdentityAssociation>, AwsError> {
+        timed(
+            "eks:ListPodIdentityAssociations",
+            &format!("{cluster} {namespace}/{service_account}"),
+            self.0
+                .pod_identity_associations(cluster, namespace, service_account),
+        )
+        .await
+    }
+    async fn create_pod_identity_association(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+        tags: &Tags,
+    ) -> Result<PodIdentityAssociation, AwsError> {
+        timed(
+            "eks:CreatePodIdentityAssociation",
+            &format!("{cluster} {namespace}/{service_account}"),
+            self.0.create_pod_identity_association(
+                cluster,
+                namespace,
+                service_account,
+                role_arn,
+                tags,
+            ),
+        )
+        .await
+    }
+    async fn update_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+        role_arn: &str,
+    ) -> Result<(), AwsError> {
+        timed(
+            "eks:UpdatePodIdentityAssociation",
+            id,
+            self.0
+                .update_pod_identity_association(cluster, id, role_arn),
+        )
+        .await
+    }
+    async fn delete_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+    ) -> Result<(), AwsError> {
+        timed(
+            "eks:DeletePodIdentityAssociation",
+            id,
+            self.0.delete_pod_identity_association(cluster, id),
+        )
+        .await
+    }
+    async fn addon(&self, cluster: &str, name: &str) -> Result<Option<Addon>, AwsError> {
+        timed("eks:DescribeAddon", name, self.0.addon(cluster, name)).await
+    }
+    async fn create_addon(&self, cluster: &str, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        timed(
+            "eks:CreateAddon",
+            name,
+            self.0.create_addon(cluster, name, tags),
+        )
+        .await
+    }
+    async fn fargate_selectors(&self, cluster: &str) -> Result<Vec<FargateSelector>, AwsError> {
+        timed(
+            "eks:ListFargateProfiles",
+            cluster,
+            self.0.fargate_selectors(cluster),
+        )
+        .await
     }
     async fn create_oidc_provider(
         &self,

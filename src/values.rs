@@ -22,6 +22,9 @@ pub struct Input {
     /// The workspace's own remote-write URL (its `prometheusEndpoint` +
     /// `api/v1/remote_write`), when it was looked up.
     pub remote_write_url: Option<String>,
+    /// IRSA: the ServiceAccount carries the role-arn annotation; Pod Identity
+    /// binds it by association instead (an annotation would win over it).
+    pub annotate: bool,
 }
 
 /// The remote-write endpoint of a workspace.
@@ -95,10 +98,11 @@ pub fn document(input: &Input) -> Values {
             server: ServiceAccount {
                 create: false,
                 name: input.service_account.clone(),
-                annotations: BTreeMap::from([(
-                    ROLE_ARN_ANNOTATION.to_string(),
-                    input.role_arn.clone(),
-                )]),
+                annotations: if input.annotate {
+                    BTreeMap::from([(ROLE_ARN_ANNOTATION.to_string(), input.role_arn.clone())])
+                } else {
+                    BTreeMap::new()
+                },
             },
         },
         server: Server {
@@ -145,6 +149,7 @@ mod tests {
             service_account: "amp-iamproxy-ingest-service-account".into(),
             workspace: workspace.map(str::to_string),
             remote_write_url: None,
+            annotate: true,
         }
     }
 

@@ -1353,6 +1353,524 @@ async fn amp_error_codes_map_to_kinds() {
     );
 }
 
+// --- EKS Pod Identity, add-ons, Fargate profiles ------------------------------
+
+const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role";
+const SA: &str = "amp-iamproxy-ingest-service-account";
+
+fn association_arn(id: &str) -> String {
+    format!("arn:aws:eks:us-east-1:111122223333:podidentityassociation/prod/{id}")
+}
+
+/// An association as EKS answers Create/Describe/Update/Delete (wire format).
+fn association_json(id: &str, role: &str) -> Option<String> {
+    Some(format!(
+        r#"{{"association":{{"clusterName":"prod","namespace":"prometheus","serviceAccount":"{SA}","roleArn":"{role}","associationArn":"{arn}","associationId":"{id}","tags":{{"managed-by":"kubectl-amp-iam"}},"createdAt":1700000000,"modifiedAt":1700000000,"disableSessionTags":false}}}}"#,
+        arn = association_arn(id)
+    ))
+}
+
+fn association_summary(id: &str) -> aws_sdk_eks::types::PodIdentityAssociationSummary {
+    aws_sdk_eks::types::PodIdentityAssociationSummary::builder()
+        .cluster_name("prod")
+        .namespace("prometheus")
+        .service_account(SA)
+        .association_arn(association_arn(id))
+        .association_id(id)
+        .build()
+}
+
+#[tokio::test]
+async fn pod_identity_associations_list_all_pages_and_describe_each() {
+    use aws_sdk_eks::operation::describe_pod_identity_association::DescribePodIdentityAssociationOutput;
+    use aws_sdk_eks::operation::list_pod_identity_associations::ListPodIdentityAssociationsOutput;
+    use aws_sdk_eks::types::PodIdentityAssociation;
+    let filtered = |r: &aws_sdk_eks::operation::list_pod_identity_associations::ListPodIdentityAssociationsInput| {
+        r.cluster_name() == Some("prod")
+            && r.namespace() == Some("prometheus")
+            && r.service_account() == Some(SA)
+    };
+    let page1 = mock!(aws_sdk_eks::Client::list_pod_identity_associations)
+        .match_requests(move |r| filtered(r) && r.next_token().is_none())
+        .then_output(|| {
+            ListPodIdentityAssociationsOutput::builder()
+                .associations(association_summary("a-1"))
+                .next_token("t1")
+                .build()
+        });
+    // The filters are sent with every page.
+    let page2 = mock!(aws_sdk_eks::Client::list_pod_identity_associations)
+        .match_requests(move |r| filtered(r) && r.next_token() == Some("t1"))
+        .then_output(|| {
+            ListPodIdentityAssociationsOutput::builder()
+                .associations(association_summary("a-2"))
+                .associations(association_summary("a-gone"))
+                .build()
+        });
+    let describe = mock!(aws_sdk_eks::Client::describe_pod_identity_association)
+        .match_requests(|r| {
+            r.cluster_name() == Some("prod") && r.association_id() != Some("a-gone")
+        })
+        .then_compute_output(|r| {
+            let id = r.association_id().unwrap_or_default();
+            DescribePodIdentityAssociationOutput::builder()
+                .association(
+                    PodIdentityAssociation::builder()
+                        .cluster_name("prod")
+                        .namespace("prometheus")
+                        .service_account(SA)
+                        .role_arn(format!("arn:aws:iam::111122223333:role/{id}-role"))
+                        .association_arn(association_arn(id))
+                        .association_id(id)
+                        .tags("managed-by", "kubectl-amp-iam")
+                        .build(),
+                )
+                .build()
+        });
+    // Deleted between the list and the describe: left out, not an error.
+    let gone = mock!(aws_sdk_eks::Client::describe_pod_identity_association)
+        .match_requests(|r| r.association_id() == Some("a-gone"))
+        .sequence()
+        .http_status(
+            404,
+            json_error(
+                "ResourceNotFoundException",
+                "No Pod Identity Association found for id: a-gone",
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&page1, &page2, &describe, &gone]);
+
+    let found = aws
+        .pod_identity_associations("prod", "prometheus", SA)
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|a| (a.id.as_str(), a.role_arn.as_str(), a.arn.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "a-1",
+                "arn:aws:iam::111122223333:role/a-1-role",
+                association_arn("a-1").as_str()
+            ),
+            (
+                "a-2",
+                "arn:aws:iam::111122223333:role/a-2-role",
+                association_arn("a-2").as_str()
+            ),
+        ]
+    );
+    assert!(
+        found.iter().all(|a| a.namespace == "prometheus"
+            && a.service_account == SA
+            && a.tags == owned_tags()),
+        "{found:?}"
+    );
+    assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
+    assert_eq!((describe.num_calls(), gone.num_calls()), (2, 1));
+}
+
+#[tokio::test]
+async fn create_pod_identity_association_sends_role_and_tags() {
+    let tagged = mock!(aws_sdk_eks::Client::create_pod_identity_association)
+        .match_requests(|r| {
+            r.cluster_name() == Some("prod")
+                && r.namespace() == Some("prometheus")
+                && r.service_account() == Some(SA)
+                && r.role_arn() == Some(ROLE_ARN)
+                && r.tags().map(|t| t.get("managed-by").map(String::as_str))
+                    == Some(Some("kubectl-amp-iam"))
+                // Filled by the SDK: a retried create is not a second association.
+                && r.client_request_token().is_some_and(|t| !t.is_empty())
+        })
+        .sequence()
+        .http_status(200, association_json("a-0123456789abcdefg", ROLE_ARN))
+        .build();
+    let untagged = mock!(aws_sdk_eks::Client::create_pod_identity_association)
+        .match_requests(|r| r.service_account() == Some("bare") && r.tags().is_none())
+        .sequence()
+        .http_status(200, association_json("a-1", ROLE_ARN))
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&tagged, &untagged]);
+
+    let created = aws
+        .create_pod_identity_association("prod", "prometheus", SA, ROLE_ARN, &owned_tags())
+        .await
+        .unwrap();
+    assert_eq!(created.id, "a-0123456789abcdefg");
+    assert_eq!(created.arn, association_arn("a-0123456789abcdefg"));
+    assert_eq!(
+        (created.namespace.as_str(), created.service_account.as_str()),
+        ("prometheus", SA)
+    );
+    assert_eq!(created.role_arn, ROLE_ARN);
+    assert_eq!(created.tags, owned_tags());
+    // No tags: none are sent (tagging on create needs eks:TagResource).
+    aws.create_pod_identity_association("prod", "prometheus", "bare", ROLE_ARN, &Tags::new())
+        .await
+        .unwrap();
+    assert_eq!((tagged.num_calls(), untagged.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_second_association_for_a_service_account_already_exists() {
+    let rule = mock!(aws_sdk_eks::Client::create_pod_identity_association)
+        .sequence()
+        .http_status(
+            409,
+            json_error(
+                "ResourceInUseException",
+                "Association already exists: prometheus/amp-iamproxy-ingest-service-account",
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::Sequential, &[&rule]);
+
+    let err = aws
+        .create_pod_identity_association("prod", "prometheus", SA, ROLE_ARN, &Tags::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::AlreadyExists, "{err}");
+    assert_eq!(err.action, "eks:CreatePodIdentityAssociation");
+    assert_eq!(err.resource, format!("prod prometheus/{SA}"));
+    assert_eq!(err.code.as_deref(), Some("ResourceInUseException"));
+}
+
+#[tokio::test]
+async fn update_pod_identity_association_sends_the_new_role() {
+    let other = "arn:aws:iam::111122223333:role/other";
+    let rule = mock!(aws_sdk_eks::Client::update_pod_identity_association)
+        .match_requests(move |r| {
+            r.cluster_name() == Some("prod")
+                && r.association_id() == Some("a-1")
+                && r.role_arn() == Some(other)
+        })
+        .sequence()
+        .http_status(200, association_json("a-1", other))
+        .build();
+    let aws = eks_aws(RuleMode::Sequential, &[&rule]);
+
+    aws.update_pod_identity_association("prod", "a-1", other)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn delete_pod_identity_association_sends_the_id() {
+    let rule = mock!(aws_sdk_eks::Client::delete_pod_identity_association)
+        .match_requests(|r| r.cluster_name() == Some("prod") && r.association_id() == Some("a-1"))
+        .sequence()
+        .http_status(200, association_json("a-1", ROLE_ARN))
+        .build();
+    let missing = mock!(aws_sdk_eks::Client::delete_pod_identity_association)
+        .match_requests(|r| r.association_id() == Some("a-gone"))
+        .sequence()
+        .http_status(
+            404,
+            json_error(
+                "ResourceNotFoundException",
+                "No Pod Identity Association found for id: a-gone",
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&rule, &missing]);
+
+    aws.delete_pod_identity_association("prod", "a-1")
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    // Deleting is not a read: a missing association is an error, not "done".
+    let err = aws
+        .delete_pod_identity_association("prod", "a-gone")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.action, err.resource.as_str()),
+        (
+            AwsErrorKind::NotFound,
+            "eks:DeletePodIdentityAssociation",
+            "prod/a-gone"
+        )
+    );
+}
+
+#[tokio::test]
+async fn describe_addon_not_found_is_none() {
+    let rule = mock!(aws_sdk_eks::Client::describe_addon)
+        .match_requests(|r| {
+            r.cluster_name() == Some("prod") && r.addon_name() == Some("eks-pod-identity-agent")
+        })
+        .sequence()
+        .http_status(
+            404,
+            json_error(
+                "ResourceNotFoundException",
+                "No addon: eks-pod-identity-agent found in cluster: prod",
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::Sequential, &[&rule]);
+
+    assert_eq!(
+        aws.addon("prod", "eks-pod-identity-agent").await.unwrap(),
+        None
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn describe_addon_reads_status_and_version() {
+    let rule = mock!(aws_sdk_eks::Client::describe_addon)
+        .sequence()
+        .http_status(
+            200,
+            Some(
+                r#"{"addon":{"addonName":"eks-pod-identity-agent","clusterName":"prod","status":"DEGRADED","addonVersion":"v1.3.4-eksbuild.1","health":{"issues":[{"code":"InsufficientNumberOfReplicas","message":"no nodes"}]},"addonArn":"arn:aws:eks:us-east-1:111122223333:addon/prod/eks-pod-identity-agent/0ac3","createdAt":1700000000,"modifiedAt":1700000000,"tags":{}}}"#
+                    .into(),
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::Sequential, &[&rule]);
+
+    let addon = aws
+        .addon("prod", "eks-pod-identity-agent")
+        .await
+        .unwrap()
+        .expect("add-on installed");
+    assert_eq!(addon.name, "eks-pod-identity-agent");
+    assert_eq!(addon.status, "DEGRADED");
+    assert_eq!(addon.version.as_deref(), Some("v1.3.4-eksbuild.1"));
+}
+
+#[tokio::test]
+async fn create_addon_sends_name_and_tags_and_no_version() {
+    let rule = mock!(aws_sdk_eks::Client::create_addon)
+        .match_requests(|r| {
+            r.cluster_name() == Some("prod")
+                && r.addon_name() == Some("eks-pod-identity-agent")
+                && r.addon_version().is_none()
+                && r.service_account_role_arn().is_none()
+                && r.tags().map(|t| t.get("managed-by").map(String::as_str))
+                    == Some(Some("kubectl-amp-iam"))
+        })
+        .sequence()
+        .http_status(
+            200,
+            Some(
+                r#"{"addon":{"addonName":"eks-pod-identity-agent","clusterName":"prod","status":"CREATING","addonVersion":"v1.3.4-eksbuild.1","health":{"issues":[]},"createdAt":1700000000,"modifiedAt":1700000000,"tags":{"managed-by":"kubectl-amp-iam"}}}"#
+                    .into(),
+            ),
+        )
+        .build();
+    let in_use = mock!(aws_sdk_eks::Client::create_addon)
+        .match_requests(|r| r.cluster_name() == Some("other"))
+        .sequence()
+        .http_status(
+            409,
+            json_error("ResourceInUseException", "Addon already exists."),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&rule, &in_use]);
+
+    aws.create_addon("prod", "eks-pod-identity-agent", &owned_tags())
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    let err = aws
+        .create_addon("other", "eks-pod-identity-agent", &owned_tags())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.action, err.resource.as_str()),
+        (
+            AwsErrorKind::AlreadyExists,
+            "eks:CreateAddon",
+            "other/eks-pod-identity-agent"
+        )
+    );
+}
+
+#[tokio::test]
+async fn fargate_selectors_of_every_profile_across_pages() {
+    use aws_sdk_eks::operation::describe_fargate_profile::DescribeFargateProfileOutput;
+    use aws_sdk_eks::operation::list_fargate_profiles::ListFargateProfilesOutput;
+    use aws_sdk_eks::types::{FargateProfile, FargateProfileSelector};
+    let page1 = mock!(aws_sdk_eks::Client::list_fargate_profiles)
+        .match_requests(|r| r.cluster_name() == Some("prod") && r.next_token().is_none())
+        .then_output(|| {
+            ListFargateProfilesOutput::builder()
+                .fargate_profile_names("fp-system")
+                .next_token("t1")
+                .build()
+        });
+    let page2 = mock!(aws_sdk_eks::Client::list_fargate_profiles)
+        .match_requests(|r| r.cluster_name() == Some("prod") && r.next_token() == Some("t1"))
+        .then_output(|| {
+            ListFargateProfilesOutput::builder()
+                .fargate_profile_names("fp-monitoring")
+                .build()
+        });
+    let describe = mock!(aws_sdk_eks::Client::describe_fargate_profile)
+        .match_requests(|r| r.cluster_name() == Some("prod"))
+        .then_compute_output(|r| {
+            let name = r.fargate_profile_name().unwrap_or_default();
+            let selectors = match name {
+                "fp-system" => vec![
+                    FargateProfileSelector::builder()
+                        .namespace("kube-system")
+                        .build(),
+                    FargateProfileSelector::builder()
+                        .namespace("default")
+                        .build(),
+                ],
+                _ => vec![
+                    FargateProfileSelector::builder()
+                        .namespace("prom*")
+                        .labels("compute", "fargate")
+                        .build(),
+                ],
+            };
+            DescribeFargateProfileOutput::builder()
+                .fargate_profile(
+                    FargateProfile::builder()
+                        .fargate_profile_name(name)
+                        .cluster_name("prod")
+                        .set_selectors(Some(selectors))
+                        .build(),
+                )
+                .build()
+        });
+    let aws = eks_aws(RuleMode::MatchAny, &[&page1, &page2, &describe]);
+
+    let selectors = aws.fargate_selectors("prod").await.unwrap();
+    let got: Vec<(&str, &str, usize)> = selectors
+        .iter()
+        .map(|s| (s.profile.as_str(), s.namespace.as_str(), s.labels.len()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fp-system", "kube-system", 0),
+            ("fp-system", "default", 0),
+            ("fp-monitoring", "prom*", 1),
+        ]
+    );
+    assert_eq!(
+        selectors[2].labels,
+        Tags::from([("compute".to_string(), "fargate".to_string())])
+    );
+    assert_eq!(describe.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn pod_identity_access_denied_names_the_action() {
+    let denied = |action: &str| {
+        json_error(
+            "AccessDeniedException",
+            &format!(
+                "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: {action}"
+            ),
+        )
+    };
+    let list = mock!(aws_sdk_eks::Client::list_pod_identity_associations)
+        .sequence()
+        .http_status(403, denied("eks:ListPodIdentityAssociations"))
+        .build();
+    let update = mock!(aws_sdk_eks::Client::update_pod_identity_association)
+        .sequence()
+        .http_status(403, denied("eks:UpdatePodIdentityAssociation"))
+        .build();
+    let addon = mock!(aws_sdk_eks::Client::describe_addon)
+        .sequence()
+        .http_status(403, denied("eks:DescribeAddon"))
+        .build();
+    let create_addon = mock!(aws_sdk_eks::Client::create_addon)
+        .sequence()
+        .http_status(403, denied("eks:CreateAddon"))
+        .build();
+    let profiles = mock!(aws_sdk_eks::Client::list_fargate_profiles)
+        .sequence()
+        .http_status(403, denied("eks:ListFargateProfiles"))
+        .build();
+    let aws = eks_aws(
+        RuleMode::MatchAny,
+        &[&list, &update, &addon, &create_addon, &profiles],
+    );
+
+    let errors = [
+        aws.pod_identity_associations("prod", "prometheus", SA)
+            .await
+            .unwrap_err(),
+        aws.update_pod_identity_association("prod", "a-1", ROLE_ARN)
+            .await
+            .unwrap_err(),
+        // A denied read is an error, not "not installed".
+        aws.addon("prod", "eks-pod-identity-agent")
+            .await
+            .unwrap_err(),
+        aws.create_addon("prod", "eks-pod-identity-agent", &Tags::new())
+            .await
+            .unwrap_err(),
+        aws.fargate_selectors("prod").await.unwrap_err(),
+    ];
+    let sa_resource = format!("prod prometheus/{SA}");
+    for (err, (action, resource)) in errors.iter().zip([
+        ("eks:ListPodIdentityAssociations", sa_resource.as_str()),
+        ("eks:UpdatePodIdentityAssociation", "prod/a-1"),
+        ("eks:DescribeAddon", "prod/eks-pod-identity-agent"),
+        ("eks:CreateAddon", "prod/eks-pod-identity-agent"),
+        ("eks:ListFargateProfiles", "prod"),
+    ]) {
+        assert_eq!(err.kind, AwsErrorKind::AccessDenied, "{err}");
+        assert_eq!((err.action, err.resource.as_str()), (action, resource));
+        assert_eq!(err.code.as_deref(), Some("AccessDeniedException"));
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&format!("Grant the caller {action} on {resource}")),
+            "{shown}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn eks_invalid_requests_are_invalid() {
+    let bad_role = mock!(aws_sdk_eks::Client::create_pod_identity_association)
+        .sequence()
+        .http_status(
+            400,
+            json_error("InvalidParameterException", "Invalid Role Arn: 'nope'"),
+        )
+        .build();
+    let not_ready = mock!(aws_sdk_eks::Client::create_addon)
+        .sequence()
+        .http_status(
+            400,
+            json_error(
+                "InvalidRequestException",
+                "Cluster 'prod' is not in ACTIVE status",
+            ),
+        )
+        .build();
+    let aws = eks_aws(RuleMode::MatchAny, &[&bad_role, &not_ready]);
+
+    let err = aws
+        .create_pod_identity_association("prod", "prometheus", SA, "nope", &Tags::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::Invalid, "{err}");
+    assert_eq!(err.message, "Invalid Role Arn: 'nope'");
+    let err = aws
+        .create_addon("prod", "eks-pod-identity-agent", &Tags::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::Invalid, "{err}");
+}
+
 // --- the harness's moto: IAM's trust-policy quota, AMP -------------------------
 
 /// The edge against a harness's moto.
@@ -1526,4 +2044,250 @@ async fn moto_workspace_create_list_describe_delete() {
         .map(|w| w.id)
         .collect();
     assert_eq!(left, [sibling.id]);
+}
+
+#[tokio::test]
+async fn moto_pod_identity_associations_addons_and_fargate_selectors() {
+    if std::env::var_os("MOTO_SERVER").is_some() {
+        // The override runs that moto as is: it has no Pod Identity or add-on API.
+        eprintln!("skipped: MOTO_SERVER is set, so Pod Identity is not emulated");
+        return;
+    }
+    let env = harness::Env::start().await;
+    let aws = moto_aws(&env).await;
+    let cluster = harness::CLUSTER;
+    let role = |name: &str| format!("arn:aws:iam::{}:role/{name}", harness::ACCOUNT);
+    let tags = Tags::from([
+        ("managed-by".to_string(), "kubectl-amp-iam".to_string()),
+        ("team".to_string(), "obs".to_string()),
+    ]);
+
+    // Associations: create, one per ServiceAccount, list (filtered), update, delete.
+    assert_eq!(
+        aws.pod_identity_associations(cluster, "prometheus", "ingest")
+            .await
+            .unwrap(),
+        []
+    );
+    let created = aws
+        .create_pod_identity_association(cluster, "prometheus", "ingest", &role("ingest"), &tags)
+        .await
+        .unwrap();
+    assert!(
+        created.id.len() == 19
+            && created.id.starts_with("a-")
+            && created.id[2..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{created:?}"
+    );
+    assert_eq!(
+        created.arn,
+        format!(
+            "arn:aws:eks:{}:{}:podidentityassociation/{cluster}/{}",
+            harness::REGION,
+            harness::ACCOUNT,
+            created.id
+        )
+    );
+    assert_eq!(
+        (created.role_arn.as_str(), &created.tags),
+        (role("ingest").as_str(), &tags)
+    );
+    let err = aws
+        .create_pod_identity_association(cluster, "prometheus", "ingest", &role("other"), &tags)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::AlreadyExists, "{err}");
+    assert_eq!(err.code.as_deref(), Some("ResourceInUseException"));
+    // Same name in another namespace, another name in the same: not listed.
+    aws.create_pod_identity_association(cluster, "other", "ingest", &role("x"), &Tags::new())
+        .await
+        .unwrap();
+    aws.create_pod_identity_association(cluster, "prometheus", "query", &role("q"), &Tags::new())
+        .await
+        .unwrap();
+    let listed = aws
+        .pod_identity_associations(cluster, "prometheus", "ingest")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        std::slice::from_ref(&created),
+        "described: role and tags"
+    );
+
+    aws.update_pod_identity_association(cluster, &created.id, &role("newer"))
+        .await
+        .unwrap();
+    let listed = aws
+        .pod_identity_associations(cluster, "prometheus", "ingest")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].role_arn, role("newer"));
+    assert_eq!(listed[0].tags, tags);
+
+    aws.delete_pod_identity_association(cluster, &created.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.pod_identity_associations(cluster, "prometheus", "ingest")
+            .await
+            .unwrap(),
+        []
+    );
+    let err = aws
+        .delete_pod_identity_association(cluster, &created.id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+    let err = aws
+        .update_pod_identity_association(cluster, &created.id, &role("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+    let err = aws
+        .pod_identity_associations("missing", "prometheus", "ingest")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+    let err = aws
+        .create_pod_identity_association("missing", "prometheus", "ingest", &role("x"), &tags)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+
+    // The agent add-on: absent, created (CREATING), then ACTIVE.
+    const AGENT: &str = "eks-pod-identity-agent";
+    assert_eq!(aws.addon(cluster, AGENT).await.unwrap(), None);
+    aws.create_addon(cluster, AGENT, &tags).await.unwrap();
+    let addon = aws.addon(cluster, AGENT).await.unwrap().expect("installed");
+    assert_eq!(
+        (addon.name.as_str(), addon.status.as_str()),
+        (AGENT, "ACTIVE")
+    );
+    assert!(addon.version.is_some(), "{addon:?}");
+    let err = aws.create_addon(cluster, AGENT, &tags).await.unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::AlreadyExists, "{err}");
+    // EKS answers a missing cluster with the same ResourceNotFoundException
+    // (the tool describes the cluster first).
+    assert_eq!(aws.addon("missing", AGENT).await.unwrap(), None);
+
+    // Fargate profiles are moto's own.
+    assert_eq!(aws.fargate_selectors(cluster).await.unwrap(), []);
+    for (name, selectors) in [
+        (
+            "fp-system",
+            vec![
+                aws_sdk_eks::types::FargateProfileSelector::builder()
+                    .namespace("kube-system")
+                    .build(),
+            ],
+        ),
+        (
+            "fp-monitoring",
+            vec![
+                aws_sdk_eks::types::FargateProfileSelector::builder()
+                    .namespace("prom*")
+                    .labels("compute", "fargate")
+                    .build(),
+                aws_sdk_eks::types::FargateProfileSelector::builder()
+                    .namespace("grafana")
+                    .build(),
+            ],
+        ),
+    ] {
+        env.eks
+            .create_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(name)
+            .pod_execution_role_arn(role("AmazonEKSFargatePodExecutionRole"))
+            .set_selectors(Some(selectors))
+            .send()
+            .await
+            .expect("create the Fargate profile in moto");
+    }
+    let mut got: Vec<(String, String, Tags)> = aws
+        .fargate_selectors(cluster)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.profile, s.namespace, s.labels))
+        .collect();
+    got.sort();
+    let labels = Tags::from([("compute".to_string(), "fargate".to_string())]);
+    assert_eq!(
+        got,
+        [
+            ("fp-monitoring".into(), "grafana".into(), Tags::new()),
+            ("fp-monitoring".into(), "prom*".into(), labels),
+            ("fp-system".into(), "kube-system".into(), Tags::new()),
+        ]
+    );
+    let err = aws.fargate_selectors("missing").await.unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+
+    // What the harness records of these REST calls: method and path.
+    let calls = env.aws_calls();
+    let base = format!("clusters/{cluster}");
+    for call in [
+        format!("POST {base}/pod-identity-associations"),
+        format!("GET {base}/pod-identity-associations?"),
+        format!("GET {base}/pod-identity-associations/{}", created.id),
+        format!("POST {base}/pod-identity-associations/{}", created.id),
+        format!("DELETE {base}/pod-identity-associations/{}", created.id),
+        format!("GET {base}/addons/{AGENT}"),
+        format!("POST {base}/addons"),
+        format!("GET {base}/fargate-profiles"),
+    ] {
+        assert!(
+            calls.iter().any(|c| c.starts_with(&call)),
+            "{call}: {calls:#?}"
+        );
+    }
+    let writes = env.aws_writes();
+    assert!(
+        writes.contains(&format!(
+            "DELETE {base}/pod-identity-associations/{}",
+            created.id
+        )) && writes.contains(&format!("POST {base}/addons")),
+        "{writes:#?}"
+    );
+}
+
+#[tokio::test]
+async fn moto_launcher_preinstalls_the_addons_it_is_told() {
+    if std::env::var_os("MOTO_SERVER").is_some() {
+        eprintln!("skipped: MOTO_SERVER is set, so add-ons are not emulated");
+        return;
+    }
+    let env = harness::Env::start_with(harness::EnvOptions {
+        addons: vec!["eks-pod-identity-agent".into(), "vpc-cni".into()],
+        ..harness::EnvOptions::default()
+    })
+    .await;
+    let aws = moto_aws(&env).await;
+    for name in ["eks-pod-identity-agent", "vpc-cni"] {
+        let addon = aws
+            .addon(harness::CLUSTER, name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} pre-installed"));
+        assert_eq!(addon.status, "ACTIVE");
+    }
+    assert_eq!(aws.addon(harness::CLUSTER, "coredns").await.unwrap(), None);
+    // On clusters created later too.
+    env.create_cluster("second").await;
+    assert!(
+        aws.addon("second", "eks-pod-identity-agent")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let err = aws
+        .create_addon(harness::CLUSTER, "vpc-cni", &Tags::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, AwsErrorKind::AlreadyExists, "{err}");
 }

@@ -1000,6 +1000,7 @@ async fn pods_map_every_field() {
             owner: Some(owner("StatefulSet", "db")),
             role_arn_env: Some(ARN.to_string()),
             token_volume: true,
+            container_credentials: false,
             created: Some("2024-02-03T04:05:06Z".to_string()),
             phase: Some("Running".to_string()),
         }
@@ -1012,6 +1013,7 @@ async fn pods_map_every_field() {
             owner: None,
             role_arn_env: Some(THEIR_ARN.to_string()),
             token_volume: false,
+            container_credentials: false,
             created: Some("2024-02-03T04:05:07Z".to_string()),
             phase: Some("Succeeded".to_string()),
         }

@@ -10,13 +10,18 @@ use std::process::Command;
 
 const SDK: &str = include_str!("../src/aws/sdk.rs");
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-amp_iam");
-/// Needed because creation passes tags, not called on their own.
-const TAG_ACTIONS: [&str; 4] = [
+/// Needed because creation passes tags (or an association passes its role),
+/// not called on their own.
+const IMPLIED_ACTIONS: [&str; 6] = [
     "iam:TagRole",
     "iam:TagPolicy",
     "iam:TagOpenIDConnectProvider",
     "aps:TagResource",
+    "eks:TagResource",
+    "iam:PassRole",
 ];
+/// Setup's identity modes: each needs its own calls, together they are all.
+const MODES: [&str; 2] = ["irsa", "pod-identity"];
 /// The services the SDK edge calls, by IAM prefix.
 const SERVICES: [&str; 4] = ["iam", "eks", "sts", "aps"];
 
@@ -110,12 +115,14 @@ fn the_scanner_finds_the_labelled_calls() {
 #[test]
 fn teardown_policies_of_all_kinds_cover_every_call_in_the_sdk_edge() {
     let mut printed = BTreeSet::new();
-    for kind in ["ingest", "query", "fargate"] {
-        printed.extend(actions(&policy(&[kind, "--teardown"])));
+    for mode in MODES {
+        for kind in ["ingest", "query", "fargate"] {
+            printed.extend(actions(&policy(&["--mode", mode, kind, "--teardown"])));
+        }
     }
     let needed: BTreeSet<String> = labelled_actions(SDK)
         .into_iter()
-        .chain(TAG_ACTIONS.iter().map(|s| s.to_string()))
+        .chain(IMPLIED_ACTIONS.iter().map(|s| s.to_string()))
         .collect();
     let missing: Vec<&String> = needed.difference(&printed).collect();
     assert!(missing.is_empty(), "not granted: {missing:?}");
@@ -123,16 +130,25 @@ fn teardown_policies_of_all_kinds_cover_every_call_in_the_sdk_edge() {
     let extra: Vec<&String> = printed.difference(&needed).collect();
     assert!(extra.is_empty(), "granted but never called: {extra:?}");
     // All KINDs at once is the same set.
-    assert_eq!(
-        actions(&policy(&["ingest", "query", "fargate", "--teardown"])),
-        printed
-    );
+    let mut all_kinds = BTreeSet::new();
+    for mode in MODES {
+        all_kinds.extend(actions(&policy(&[
+            "--mode",
+            mode,
+            "ingest",
+            "query",
+            "fargate",
+            "--teardown",
+        ])));
+    }
+    assert_eq!(all_kinds, printed);
 }
 
 /// What only teardown calls: deletes, detaches, and the ListRoles of
 /// `--include-oidc-provider`.
-const TEARDOWN_ONLY: [&str; 6] = [
+const TEARDOWN_ONLY: [&str; 7] = [
     "aps:DeleteWorkspace",
+    "eks:DeletePodIdentityAssociation",
     "iam:DeleteOpenIDConnectProvider",
     "iam:DeletePolicy",
     "iam:DeleteRole",
@@ -143,12 +159,14 @@ const TEARDOWN_ONLY: [&str; 6] = [
 #[test]
 fn setup_policies_of_all_kinds_cover_every_call_but_teardowns() {
     let mut printed = BTreeSet::new();
-    for kind in ["ingest", "query", "fargate"] {
-        printed.extend(actions(&policy(&[kind])));
+    for mode in MODES {
+        for kind in ["ingest", "query", "fargate"] {
+            printed.extend(actions(&policy(&["--mode", mode, kind])));
+        }
     }
     let needed: BTreeSet<String> = labelled_actions(SDK)
         .into_iter()
-        .chain(TAG_ACTIONS.iter().map(|s| s.to_string()))
+        .chain(IMPLIED_ACTIONS.iter().map(|s| s.to_string()))
         .filter(|a| !TEARDOWN_ONLY.contains(&a.as_str()))
         .collect();
     assert_eq!(printed, needed);
@@ -163,9 +181,65 @@ fn setup_policies_of_all_kinds_cover_every_call_but_teardowns() {
         "iam:ListEntitiesForPolicy",
         "iam:ListPolicyTags",
         "iam:DeletePolicyVersion",
+        // Pod Identity: the associations, the agent and --install-agent.
+        "eks:ListPodIdentityAssociations",
+        "eks:DescribePodIdentityAssociation",
+        "eks:CreatePodIdentityAssociation",
+        "eks:UpdatePodIdentityAssociation",
+        "eks:DescribeAddon",
+        "eks:CreateAddon",
+        "eks:ListFargateProfiles",
+        "eks:DescribeFargateProfile",
     ] {
         assert!(printed.contains(a), "{a} not in {printed:?}");
     }
+}
+
+#[test]
+fn pod_identity_passes_only_the_recipes_roles_only_to_eks_pod_identity() {
+    let doc = policy(&[
+        "--mode",
+        "pod-identity",
+        "ingest",
+        "--account",
+        "111122223333",
+        "--region",
+        "eu-west-1",
+        "--cluster",
+        "demo",
+    ]);
+    let statements = doc["Statement"].as_array().expect("Statement is a list");
+    let sid = |name: &str| {
+        statements
+            .iter()
+            .find(|st| st["Sid"] == name)
+            .unwrap_or_else(|| panic!("a {name} statement in {doc}"))
+    };
+    let pass = sid("PassRoleToPodIdentity");
+    assert_eq!(pass["Action"], serde_json::json!(["iam:PassRole"]));
+    assert_eq!(
+        pass["Resource"],
+        "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role"
+    );
+    assert_eq!(
+        pass["Condition"],
+        serde_json::json!({"StringEquals": {"iam:PassedToService": "pods.eks.amazonaws.com"}})
+    );
+    assert_eq!(
+        sid("PodIdentityAssociations")["Resource"],
+        "arn:aws:eks:eu-west-1:111122223333:podidentityassociation/demo/*"
+    );
+    // --install-agent's CreateAddon stands alone, on the cluster.
+    let install = sid("InstallAgentOnlyCreateAddon");
+    assert_eq!(install["Action"], serde_json::json!(["eks:CreateAddon"]));
+    assert_eq!(
+        install["Resource"],
+        "arn:aws:eks:eu-west-1:111122223333:cluster/demo"
+    );
+    assert_eq!(
+        sid("InstallAgentOnlyTagAddon")["Resource"],
+        "arn:aws:eks:eu-west-1:111122223333:addon/demo/eks-pod-identity-agent/*"
+    );
 }
 
 #[test]

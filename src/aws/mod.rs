@@ -99,6 +99,37 @@ pub struct Workspace {
     pub tags: Tags,
 }
 
+/// An EKS Pod Identity association: a ServiceAccount bound to a role.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PodIdentityAssociation {
+    pub id: String,
+    pub arn: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+    #[serde(skip)]
+    pub tags: Tags,
+}
+
+/// An EKS add-on (DescribeAddon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addon {
+    pub name: String,
+    /// `ACTIVE`, `CREATING`, `DEGRADED`, `CREATE_FAILED`, …
+    pub status: String,
+    pub version: Option<String>,
+}
+
+/// One selector of a Fargate profile: pods of this namespace (with these
+/// labels, when any) run on Fargate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FargateSelector {
+    pub profile: String,
+    /// May hold `*` and `?` wildcards.
+    pub namespace: String,
+    pub labels: Tags,
+}
+
 /// A role about to be created.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewRole {
@@ -161,6 +192,43 @@ pub trait Aws {
     /// until described, so it is read back with DescribeWorkspace.
     async fn create_workspace(&self, alias: &str, tags: &Tags) -> Result<Workspace, AwsError>;
     async fn delete_workspace(&self, id: &str) -> Result<(), AwsError>;
+
+    /// The Pod Identity associations of one ServiceAccount
+    /// (ListPodIdentityAssociations filtered by namespace and ServiceAccount,
+    /// then DescribePodIdentityAssociation of each for its role and tags).
+    async fn pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Vec<PodIdentityAssociation>, AwsError>;
+    async fn create_pod_identity_association(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+        tags: &Tags,
+    ) -> Result<PodIdentityAssociation, AwsError>;
+    /// Points an association at another role (UpdatePodIdentityAssociation).
+    async fn update_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+        role_arn: &str,
+    ) -> Result<(), AwsError>;
+    async fn delete_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+    ) -> Result<(), AwsError>;
+    /// An add-on of the cluster (DescribeAddon); None when not installed.
+    async fn addon(&self, cluster: &str, name: &str) -> Result<Option<Addon>, AwsError>;
+    /// CreateAddon with the default version.
+    async fn create_addon(&self, cluster: &str, name: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// Every selector of every Fargate profile of the cluster
+    /// (ListFargateProfiles + DescribeFargateProfile).
+    async fn fargate_selectors(&self, cluster: &str) -> Result<Vec<FargateSelector>, AwsError>;
 
     async fn create_oidc_provider(
         &self,
@@ -244,7 +312,10 @@ impl AwsError {
         match self.kind {
             AwsErrorKind::Invalid => {
                 let m = self.message.to_ascii_lowercase();
-                m.contains("invalid principal") || m.contains("federated principals must be valid")
+                m.contains("invalid principal")
+                    || m.contains("federated principals must be valid")
+                    // EKS checks the role when binding it; a just-made one may not show yet.
+                    || (self.action == "eks:CreatePodIdentityAssociation" && m.contains("role"))
             }
             AwsErrorKind::NotFound => {
                 matches!(
@@ -252,6 +323,7 @@ impl AwsError {
                     "iam:AttachRolePolicy" | "iam:UpdateAssumeRolePolicy"
                 )
             }
+
             _ => false,
         }
     }

@@ -19,8 +19,9 @@ use futures::future::try_join_all;
 use percent_encoding::percent_decode_str;
 
 use super::{
-    AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, NewRole, NodegroupRole,
-    OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
+    Addon, AttachedPolicy, Aws, AwsError, AwsErrorKind, Caller, EksCluster, FargateSelector,
+    NewRole, NodegroupRole, OidcProvider, PodIdentityAssociation, PolicyEntities, PolicySummary,
+    PolicyVersion, Role, RoleTrust, Tags, Workspace,
 };
 
 /// Attempts per call: enough to ride out IAM's low throttling limits with the
@@ -414,7 +415,7 @@ impl Aws for SdkAws {
             arn: w.arn().to_owned(),
             status: workspace_status(w.status()),
             endpoint: w.prometheus_endpoint().map(str::to_owned),
-            tags: amp_tag_map(w.tags()),
+            tags: map_tags(w.tags()),
         }))
     }
 
@@ -442,7 +443,7 @@ impl Aws for SdkAws {
                 arn: w.arn().to_owned(),
                 status: workspace_status(w.status()),
                 endpoint: None,
-                tags: amp_tag_map(w.tags()),
+                tags: map_tags(w.tags()),
             })
             .collect())
     }
@@ -466,7 +467,7 @@ impl Aws for SdkAws {
             endpoint: None,
             tags: out
                 .tags()
-                .map_or_else(|| tags.clone(), |t| amp_tag_map(Some(t))),
+                .map_or_else(|| tags.clone(), |t| map_tags(Some(t))),
         })
     }
 
@@ -478,6 +479,205 @@ impl Aws for SdkAws {
             .await
             .map_err(sdk_err("aps:DeleteWorkspace", id))?;
         Ok(())
+    }
+
+    async fn pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Vec<PodIdentityAssociation>, AwsError> {
+        let who = format!("{cluster} {namespace}/{service_account}");
+        let summaries = self
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .namespace(namespace)
+            .service_account(service_account)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err("eks:ListPodIdentityAssociations", who))?;
+        // Summaries carry neither the role nor the tags: each is described.
+        let ids: Vec<&str> = summaries
+            .iter()
+            .filter_map(|s| s.association_id())
+            .collect();
+        let described = try_join_all(ids.iter().map(|&id| async move {
+            self.eks
+                .describe_pod_identity_association()
+                .cluster_name(cluster)
+                .association_id(id)
+                .send()
+                .await
+                .map_err(sdk_err(
+                    "eks:DescribePodIdentityAssociation",
+                    format!("{cluster}/{id}"),
+                ))
+                // Deleted between the list and the describe: simply gone.
+                .found()
+        }))
+        .await?;
+        Ok(ids
+            .iter()
+            .zip(described)
+            .filter_map(|(&id, out)| Some(association(out?.association()?, id)))
+            .collect())
+    }
+
+    async fn create_pod_identity_association(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+        tags: &Tags,
+    ) -> Result<PodIdentityAssociation, AwsError> {
+        const ACTION: &str = "eks:CreatePodIdentityAssociation";
+        let who = format!("{cluster} {namespace}/{service_account}");
+        // The SDK fills clientRequestToken, so a retried create is not a duplicate.
+        let out = self
+            .eks
+            .create_pod_identity_association()
+            .cluster_name(cluster)
+            .namespace(namespace)
+            .service_account(service_account)
+            .role_arn(role_arn)
+            // Tags only when there are some: tagging on create needs eks:TagResource.
+            .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(sdk_err(ACTION, who.as_str()))?;
+        out.association()
+            .map(|a| association(a, ""))
+            .ok_or_else(|| {
+                AwsError::new(
+                    ACTION,
+                    who,
+                    AwsErrorKind::Other,
+                    None,
+                    "the answer has no association",
+                )
+            })
+    }
+
+    async fn update_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+        role_arn: &str,
+    ) -> Result<(), AwsError> {
+        self.eks
+            .update_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(id)
+            .role_arn(role_arn)
+            .send()
+            .await
+            .map_err(sdk_err(
+                "eks:UpdatePodIdentityAssociation",
+                format!("{cluster}/{id}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn delete_pod_identity_association(
+        &self,
+        cluster: &str,
+        id: &str,
+    ) -> Result<(), AwsError> {
+        self.eks
+            .delete_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(id)
+            .send()
+            .await
+            .map_err(sdk_err(
+                "eks:DeletePodIdentityAssociation",
+                format!("{cluster}/{id}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn addon(&self, cluster: &str, name: &str) -> Result<Option<Addon>, AwsError> {
+        let out = self
+            .eks
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+            .map_err(sdk_err("eks:DescribeAddon", format!("{cluster}/{name}")))
+            .found()?;
+        Ok(out.as_ref().and_then(|o| o.addon()).map(|a| Addon {
+            name: a.addon_name().unwrap_or(name).to_owned(),
+            status: a
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            version: a.addon_version().map(str::to_owned),
+        }))
+    }
+
+    async fn create_addon(&self, cluster: &str, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        // No version: EKS installs its default for the cluster's Kubernetes version.
+        self.eks
+            .create_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .set_tags((!tags.is_empty()).then(|| tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(sdk_err("eks:CreateAddon", format!("{cluster}/{name}")))?;
+        Ok(())
+    }
+
+    async fn fargate_selectors(&self, cluster: &str) -> Result<Vec<FargateSelector>, AwsError> {
+        let names = self
+            .eks
+            .list_fargate_profiles()
+            .cluster_name(cluster)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err("eks:ListFargateProfiles", cluster))?;
+        let described = try_join_all(names.iter().map(|profile| async move {
+            self.eks
+                .describe_fargate_profile()
+                .cluster_name(cluster)
+                .fargate_profile_name(profile)
+                .send()
+                .await
+                .map_err(sdk_err(
+                    "eks:DescribeFargateProfile",
+                    format!("{cluster}/{profile}"),
+                ))
+                // Deleted between the list and the describe: simply gone.
+                .found()
+        }))
+        .await?;
+        Ok(names
+            .iter()
+            .zip(described)
+            .flat_map(|(profile, out)| {
+                let selectors = out
+                    .and_then(|o| o.fargate_profile)
+                    .and_then(|p| p.selectors)
+                    .unwrap_or_default();
+                selectors.into_iter().map(move |s| FargateSelector {
+                    profile: profile.clone(),
+                    namespace: s.namespace.unwrap_or_default(),
+                    labels: s
+                        .labels
+                        .map(|l| l.into_iter().collect())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     async fn create_oidc_provider(
@@ -723,7 +923,11 @@ fn kind_for_code(code: &str) -> AwsErrorKind {
     use AwsErrorKind::*;
     match code {
         "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException" => NotFound,
-        "EntityAlreadyExists" | "EntityAlreadyExistsException" => AlreadyExists,
+        // EKS's ResourceInUseException: e.g. a second Pod Identity association
+        // for a ServiceAccount, or an add-on already installed.
+        "EntityAlreadyExists" | "EntityAlreadyExistsException" | "ResourceInUseException" => {
+            AlreadyExists
+        }
         "AccessDenied"
         | "AccessDeniedException"
         | "UnauthorizedOperation"
@@ -807,10 +1011,22 @@ fn tag_map(tags: &[Tag]) -> Tags {
         .collect()
 }
 
-/// AMP's tags are a plain map (absent when the workspace has none).
-fn amp_tag_map(tags: Option<&std::collections::HashMap<String, String>>) -> Tags {
+/// AMP's and EKS's tags are a plain map (absent when the resource has none).
+fn map_tags(tags: Option<&std::collections::HashMap<String, String>>) -> Tags {
     tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default()
+}
+
+/// An association as EKS describes it; `id` stands in for an answer without one.
+fn association(a: &aws_sdk_eks::types::PodIdentityAssociation, id: &str) -> PodIdentityAssociation {
+    PodIdentityAssociation {
+        id: a.association_id().unwrap_or(id).to_owned(),
+        arn: a.association_arn().unwrap_or_default().to_owned(),
+        namespace: a.namespace().unwrap_or_default().to_owned(),
+        service_account: a.service_account().unwrap_or_default().to_owned(),
+        role_arn: a.role_arn().unwrap_or_default().to_owned(),
+        tags: map_tags(a.tags()),
+    }
 }
 
 /// The API's `statusCode` string (`ACTIVE`, `CREATING`, ...); empty when absent.
@@ -861,6 +1077,11 @@ mod tests {
             ("ConflictException", ConcurrentModification),
             ("ServiceQuotaExceededException", LimitExceeded),
             ("InternalServerException", Unavailable),
+            // EKS's.
+            ("ResourceInUseException", AlreadyExists),
+            ("InvalidParameterException", Invalid),
+            ("InvalidRequestException", Invalid),
+            ("ServerException", Unavailable),
         ] {
             assert_eq!(kind_for_code(code), kind, "{code}");
         }

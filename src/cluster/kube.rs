@@ -338,6 +338,13 @@ fn observed_pod(pod: K8sPod) -> Pod {
         .iter()
         .flatten()
         .any(|v| v.name == TOKEN_VOLUME && v.projected.is_some());
+    // EKS Pod Identity's webhook points the SDKs at the node agent instead.
+    let container_credentials = spec.containers.iter().any(|c| {
+        c.env
+            .iter()
+            .flatten()
+            .any(|e| e.name == CONTAINER_CREDENTIALS)
+    });
     Pod {
         name: pod.metadata.name.unwrap_or_default(),
         service_account: spec
@@ -347,10 +354,14 @@ fn observed_pod(pod: K8sPod) -> Pod {
         owner,
         role_arn_env,
         token_volume,
+        container_credentials,
         created,
         phase: pod.status.and_then(|s| s.phase),
     }
 }
+
+/// The variable EKS Pod Identity injects (the agent's credentials endpoint).
+const CONTAINER_CREDENTIALS: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 
 /// The volume the EKS pod identity webhook adds for the web identity token.
 const TOKEN_VOLUME: &str = "aws-iam-token";
@@ -1059,6 +1070,7 @@ mod tests {
                 // Containers before init containers.
                 role_arn_env: Some("arn:b".to_string()),
                 token_volume: true,
+                container_credentials: false,
                 created: Some("2024-01-01T00:00:07Z".to_string()),
                 phase: Some("Running".to_string()),
             }
@@ -1089,6 +1101,20 @@ mod tests {
         let empty = observed_pod(pod(json!({"metadata": {}})));
         assert_eq!(empty.service_account, "default");
         assert_eq!(empty.role_arn_env, None);
+        assert!(!empty.container_credentials);
+    }
+
+    #[test]
+    fn observed_pod_reads_the_pod_identity_injection() {
+        let p = observed_pod(pod(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "env": [
+                {"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", "value": "http://169.254.170.23/v1/credentials"},
+                {"name": "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "value": "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"},
+            ]}]},
+        })));
+        assert!(p.container_credentials);
+        assert_eq!(p.role_arn_env, None);
     }
 
     #[test]

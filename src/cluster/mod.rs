@@ -45,6 +45,9 @@ pub struct Pod {
     pub role_arn_env: Option<String>,
     /// A projected volume named `aws-iam-token` (the webhook's token).
     pub token_volume: bool,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` is set: EKS Pod Identity injected
+    /// the agent's endpoint when the pod started.
+    pub container_credentials: bool,
     /// `metadata.creationTimestamp`, RFC 3339.
     pub created: Option<String>,
     /// `status.phase`: `Pending`, `Running`, `Succeeded`, `Failed`.

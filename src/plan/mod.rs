@@ -2,6 +2,7 @@
 //! observed) — no I/O here. `--dry-run` prints it, `status` judges it, and
 //! [`crate::apply`] executes it.
 
+mod pod_identity;
 mod service_account;
 mod setup;
 mod teardown;
@@ -32,6 +33,8 @@ pub enum Resource {
     ServiceAccount,
     Workspace,
     Workload,
+    Association,
+    Addon,
 }
 
 impl Resource {
@@ -46,6 +49,8 @@ impl Resource {
             Resource::ServiceAccount => "serviceaccount",
             Resource::Workspace => "workspace",
             Resource::Workload => "workload",
+            Resource::Association => "association",
+            Resource::Addon => "addon",
         }
     }
 }
@@ -79,6 +84,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustGrant {
     Irsa(IrsaSubject),
+    PodIdentity(crate::policy::PodIdentitySubject),
     Fargate { source_arn: String },
 }
 
@@ -175,6 +181,29 @@ pub enum Op {
         namespace: String,
         name: String,
     },
+    /// An EKS Pod Identity association, tagged as the tool's.
+    CreateAssociation {
+        cluster: String,
+        namespace: String,
+        service_account: String,
+        role_arn: String,
+        tags: Tags,
+    },
+    UpdateAssociation {
+        cluster: String,
+        id: String,
+        role_arn: String,
+    },
+    DeleteAssociation {
+        cluster: String,
+        id: String,
+    },
+    /// The eks-pod-identity-agent add-on (`--install-agent`).
+    CreateAddon {
+        cluster: String,
+        name: String,
+        tags: Tags,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +271,8 @@ impl Finding {
 pub struct Plan {
     pub command: &'static str,
     pub dry_run: bool,
+    /// How the ServiceAccounts get their role (`migrate`: the mode moved to).
+    pub mode: crate::recipe::IdentityMode,
     pub cluster: String,
     pub region: String,
     pub account: String,
@@ -286,6 +317,7 @@ impl Plan {
         Plan {
             command,
             dry_run: false,
+            mode: desired.mode,
             cluster: desired.cluster.clone(),
             region: desired.region.clone(),
             account: observed.account.id.clone(),
@@ -416,6 +448,8 @@ fn same_server(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod outcome_tests;
+#[cfg(test)]
+mod pod_identity_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

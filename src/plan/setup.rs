@@ -8,12 +8,14 @@ use crate::aws::NewRole;
 use crate::observe::{Observed, ObservedPolicy, ObservedRole};
 use crate::ownership::{self, PolicyStanding, RoleRecipe, RoleStanding};
 use crate::policy::{self, FargateTrust, IrsaSubject, TrustState};
-use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, FargateSpec, IrsaSpec, Kind};
+use crate::recipe::{Desired, FARGATE_MANAGED_POLICY, FargateSpec, IdentityMode, IrsaSpec, Kind};
 use serde_json::Value;
 
 pub fn setup(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::new("setup", desired, observed);
-    let provider = (!desired.irsa.is_empty()).then(|| plan_provider(&mut plan, desired, observed));
+    // Pod Identity needs no OIDC provider (nor does a migration to it).
+    let provider = (!desired.irsa.is_empty() && desired.mode == IdentityMode::Irsa)
+        .then(|| plan_provider(&mut plan, desired, observed));
     let namespace = (!desired.irsa.is_empty())
         .then(|| plan_namespace(&mut plan, desired, observed))
         .flatten();
@@ -109,7 +111,7 @@ fn plan_namespace(plan: &mut Plan, desired: &Desired, observed: &Observed) -> Op
 /// Trust, size-checked against the account's quota. Returns the new
 /// document, or None after a refusal. Over IAM's default and with the real
 /// quota not read yet, the plan asks for it (and is made again once read).
-fn checked_trust(
+pub(super) fn checked_trust(
     plan: &mut Plan,
     observed: &Observed,
     role: &str,
@@ -141,7 +143,12 @@ fn checked_trust(
     None
 }
 
-fn new_role(desired: &Desired, name: &str, trust: String, description: String) -> NewRole {
+pub(super) fn new_role(
+    desired: &Desired,
+    name: &str,
+    trust: String,
+    description: String,
+) -> NewRole {
     NewRole {
         name: name.to_string(),
         path: desired.options.role_path.clone(),
@@ -153,11 +160,11 @@ fn new_role(desired: &Desired, name: &str, trust: String, description: String) -
 }
 
 /// The shared steps an IRSA kind's changes wait for.
-struct Before {
-    provider: Option<usize>,
-    namespace: Option<usize>,
+pub(super) struct Before {
+    pub provider: Option<usize>,
+    pub namespace: Option<usize>,
     /// The workspace this plan creates (the policies name its id).
-    workspace: Option<usize>,
+    pub workspace: Option<usize>,
 }
 
 fn plan_irsa(
@@ -173,38 +180,20 @@ fn plan_irsa(
     let ns = &desired.namespace;
     let provider = before.provider;
 
-    // The permission policy, scoped to the workspace when there is one.
-    let wanted = policy::permission_policy(&spec.actions, resource);
-    let observed_policy = observed
-        .policies
-        .get(&spec.policy_name)
-        .and_then(Option::as_ref);
-    let policy_arn = observed_policy
-        .map(|p| p.summary.arn.clone())
-        .unwrap_or_else(|| account.policy(&desired.options.role_path, &spec.policy_name));
-    let summary = format!(
-        "{} on {}",
-        spec.actions.join(", "),
-        resource.replace(super::CREATED_WORKSPACE, "<the workspace created above>")
-    );
-    let policy_step = match observed_policy {
-        None => Some(plan.push(
-            Resource::Policy,
-            &spec.policy_name,
-            kind,
-            Action::Create,
-            summary,
-            Some(Op::CreatePolicy {
-                name: spec.policy_name.clone(),
-                path: desired.options.role_path.clone(),
-                arn: policy_arn.clone(),
-                document: policy::minify(&wanted),
-                tags: desired.tags(),
-            }),
-            &[before.workspace],
-        )),
-        Some(p) => plan_policy_update(plan, desired, spec, p, &wanted, summary, before.workspace),
-    };
+    let (policy_arn, policy_step) =
+        plan_permission_policy(plan, desired, observed, spec, resource, before.workspace);
+    if desired.mode == IdentityMode::PodIdentity || desired.migrating {
+        super::pod_identity::plan_kind(
+            plan,
+            desired,
+            observed,
+            spec,
+            &policy_arn,
+            policy_step,
+            before,
+        );
+        return;
+    }
 
     // The role and its trust for exactly this ServiceAccount.
     let subject = IrsaSubject {
@@ -257,39 +246,23 @@ fn plan_irsa(
                 &spec.role_name,
                 kind,
                 role,
-                &RoleRecipe::Irsa(&subject),
+                &RoleRecipe::Irsa(
+                    &subject,
+                    Some(&super::pod_identity::subject(desired, observed, spec)),
+                ),
                 &spec.policy_name,
             );
             plan_irsa_trust(plan, observed, spec, role, &subject, &who, provider)
         }
     };
 
-    // The attachment.
-    let attached = observed_role
-        .map(|r| r.attached.iter().any(|a| a.arn == policy_arn))
-        .unwrap_or(false);
-    let attach_step = if attached {
-        plan.unchanged(
-            Resource::Attachment,
-            &spec.role_name,
-            kind,
-            format!("{} attached", spec.policy_name),
-        );
-        None
-    } else {
-        Some(plan.push(
-            Resource::Attachment,
-            &spec.role_name,
-            kind,
-            Action::Create,
-            format!("attach {}", spec.policy_name),
-            Some(Op::AttachPolicy {
-                role: spec.role_name.clone(),
-                policy_arn: policy_arn.clone(),
-            }),
-            &[role_step, policy_step],
-        ))
-    };
+    let attach_step = plan_attachment(
+        plan,
+        spec,
+        observed_role,
+        &policy_arn,
+        &[role_step, policy_step],
+    );
 
     let sa = service_account::plan_service_account(
         plan,
@@ -310,6 +283,7 @@ fn plan_irsa(
             role_arn: &role_arn,
             changing: sa.changing,
             since: sa.since.as_deref(),
+            mode: IdentityMode::Irsa,
         },
         &[sa.step, role_step, attach_step, policy_step],
     );
@@ -323,6 +297,89 @@ fn plan_irsa(
             source_arn: None,
         },
     );
+}
+
+/// The AMP permission policy of a kind (both modes): created, unchanged, or
+/// given a new default version. Returns its ARN and the change that makes it.
+pub(super) fn plan_permission_policy(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    spec: &IrsaSpec,
+    resource: &str,
+    workspace_step: Option<usize>,
+) -> (String, Option<usize>) {
+    let kind = Some(spec.kind);
+    let account = &observed.account;
+    // The permission policy, scoped to the workspace when there is one.
+    let wanted = policy::permission_policy(&spec.actions, resource);
+    let observed_policy = observed
+        .policies
+        .get(&spec.policy_name)
+        .and_then(Option::as_ref);
+    let policy_arn = observed_policy
+        .map(|p| p.summary.arn.clone())
+        .unwrap_or_else(|| account.policy(&desired.options.role_path, &spec.policy_name));
+    let summary = format!(
+        "{} on {}",
+        spec.actions.join(", "),
+        resource.replace(super::CREATED_WORKSPACE, "<the workspace created above>")
+    );
+    let policy_step = match observed_policy {
+        None => Some(plan.push(
+            Resource::Policy,
+            &spec.policy_name,
+            kind,
+            Action::Create,
+            summary,
+            Some(Op::CreatePolicy {
+                name: spec.policy_name.clone(),
+                path: desired.options.role_path.clone(),
+                arn: policy_arn.clone(),
+                document: policy::minify(&wanted),
+                tags: desired.tags(),
+            }),
+            &[workspace_step],
+        )),
+        Some(p) => plan_policy_update(plan, desired, spec, p, &wanted, summary, workspace_step),
+    };
+
+    (policy_arn, policy_step)
+}
+
+/// The policy attached to the kind's role (both modes), after `after`.
+pub(super) fn plan_attachment(
+    plan: &mut Plan,
+    spec: &IrsaSpec,
+    role: Option<&ObservedRole>,
+    policy_arn: &str,
+    after: &[Option<usize>],
+) -> Option<usize> {
+    let kind = Some(spec.kind);
+    let attached = role
+        .map(|r| r.attached.iter().any(|a| a.arn == policy_arn))
+        .unwrap_or(false);
+    if attached {
+        plan.unchanged(
+            Resource::Attachment,
+            &spec.role_name,
+            kind,
+            format!("{} attached", spec.policy_name),
+        );
+        return None;
+    }
+    Some(plan.push(
+        Resource::Attachment,
+        &spec.role_name,
+        kind,
+        Action::Create,
+        format!("attach {}", spec.policy_name),
+        Some(Op::AttachPolicy {
+            role: spec.role_name.clone(),
+            policy_arn: policy_arn.to_string(),
+        }),
+        after,
+    ))
 }
 
 /// An existing permission policy: unchanged when it says what the recipe says;
@@ -438,7 +495,7 @@ fn plan_policy_update(
 
 /// A role the tool did not create, judged against the recipe: each statement
 /// that lets someone else in is a finding (and a warning at setup).
-fn judge_role(
+pub(super) fn judge_role(
     plan: &mut Plan,
     role_name: &str,
     kind: Option<Kind>,

@@ -1,12 +1,12 @@
 //! Planning `teardown`: a plan towards absence that removes only what this
 //! tool made, and lists (without touching) what it did not, unless `--force`.
 
-use super::{Action, Op, Plan, Resource};
+use super::{Action, Op, Plan, Resource, pod_identity};
 use crate::observe::{Observed, ObservedRole};
 use crate::ownership::{is_ours, service_account_is_ours};
-use crate::policy::{self, TrustState};
+use crate::policy::{self, PodIdentityTrust, TrustState};
 use crate::recipe::{
-    Desired, FARGATE_MANAGED_POLICY, Kind, MANAGED_BY, MANAGER, ROLE_ARN_ANNOTATION,
+    Desired, FARGATE_MANAGED_POLICY, IdentityMode, Kind, MANAGED_BY, MANAGER, ROLE_ARN_ANNOTATION,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -34,88 +34,144 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
             .map(|r| r.role.arn.clone())
             .unwrap_or_else(|| account.role(&desired.options.role_path, &spec.role_name));
 
-        // The ServiceAccount first: pods stop being pointed at the role.
-        let sa_step = match observed
-            .service_accounts
-            .get(&spec.service_account)
-            .and_then(Option::as_ref)
-        {
-            None => {
-                plan.unchanged(Resource::ServiceAccount, &who, kind, "does not exist");
-                None
+        let role_step = if desired.mode == IdentityMode::PodIdentity {
+            // The association first: pods stop getting the role.
+            let sa_step =
+                pod_identity::plan_service_account_teardown(&mut plan, desired, observed, spec);
+            let association = pod_identity::plan_association_teardown(
+                &mut plan, desired, observed, spec, &role_arn,
+            );
+            let subject = pod_identity::subject(desired, observed, spec);
+            let association = match association {
+                pod_identity::AssociationFate::Kept => {
+                    plan.unchanged(
+                        Resource::Role,
+                        &spec.role_name,
+                        kind,
+                        "kept: an association kubectl-amp-iam did not make still binds it",
+                    );
+                    fates.insert(spec.role_name.clone(), RoleFate::Kept);
+                    continue;
+                }
+                pod_identity::AssociationFate::Deleted(i) => Some(i),
+                pod_identity::AssociationFate::Absent => None,
+            };
+            match role {
+                None => {
+                    plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
+                    None
+                }
+                Some(r) if subject.state(&r.trust) == PodIdentityTrust::Missing => {
+                    plan.unchanged(
+                        Resource::Trust,
+                        &spec.role_name,
+                        kind,
+                        format!("does not trust {who} through Pod Identity"),
+                    );
+                    None
+                }
+                Some(r) => {
+                    let remaining = subject.remove_from(&r.trust);
+                    let what = format!("the Pod Identity trust for {who}");
+                    plan_role_removal(
+                        &mut plan,
+                        kind,
+                        &spec.role_name,
+                        r,
+                        remaining,
+                        &what,
+                        force,
+                        &[sa_step, association],
+                        &mut fates,
+                    )
+                }
             }
-            Some(sa) if service_account_is_ours(sa) => Some(plan.push(
-                Resource::ServiceAccount,
-                &who,
-                kind,
-                Action::Delete,
-                "created by kubectl-amp-iam",
-                Some(Op::DeleteServiceAccount {
-                    namespace: ns.clone(),
-                    name: spec.service_account.clone(),
-                }),
-                &[],
-            )),
-            Some(sa) if sa.annotations.get(ROLE_ARN_ANNOTATION) == Some(&role_arn) => {
-                Some(plan.push(
+        } else {
+            // The ServiceAccount first: pods stop being pointed at the role.
+            let sa_step = match observed
+                .service_accounts
+                .get(&spec.service_account)
+                .and_then(Option::as_ref)
+            {
+                None => {
+                    plan.unchanged(Resource::ServiceAccount, &who, kind, "does not exist");
+                    None
+                }
+                Some(sa) if service_account_is_ours(sa) => Some(plan.push(
                     Resource::ServiceAccount,
                     &who,
                     kind,
-                    Action::Update,
-                    format!("remove {ROLE_ARN_ANNOTATION} (the account and its other fields stay)"),
-                    // A guarded JSON patch, not an empty apply: an apply only
-                    // releases this manager's share, and the annotation would
-                    // stay wherever kubectl, Helm or eksctl also set it.
-                    Some(Op::RemoveAnnotation {
+                    Action::Delete,
+                    "created by kubectl-amp-iam",
+                    Some(Op::DeleteServiceAccount {
                         namespace: ns.clone(),
                         name: spec.service_account.clone(),
-                        key: ROLE_ARN_ANNOTATION.to_string(),
-                        expected: role_arn.clone(),
                     }),
                     &[],
-                ))
-            }
-            Some(_) => {
-                plan.unchanged(
-                    Resource::ServiceAccount,
-                    &who,
-                    kind,
-                    format!("not annotated with {role_arn}"),
-                );
-                None
-            }
-        };
+                )),
+                Some(sa) if sa.annotations.get(ROLE_ARN_ANNOTATION) == Some(&role_arn) => {
+                    Some(plan.push(
+                        Resource::ServiceAccount,
+                        &who,
+                        kind,
+                        Action::Update,
+                        format!(
+                            "remove {ROLE_ARN_ANNOTATION} (the account and its other fields stay)"
+                        ),
+                        // A guarded JSON patch, not an empty apply: an apply only
+                        // releases this manager's share, and the annotation would
+                        // stay wherever kubectl, Helm or eksctl also set it.
+                        Some(Op::RemoveAnnotation {
+                            namespace: ns.clone(),
+                            name: spec.service_account.clone(),
+                            key: ROLE_ARN_ANNOTATION.to_string(),
+                            expected: role_arn.clone(),
+                        }),
+                        &[],
+                    ))
+                }
+                Some(_) => {
+                    plan.unchanged(
+                        Resource::ServiceAccount,
+                        &who,
+                        kind,
+                        format!("not annotated with {role_arn}"),
+                    );
+                    None
+                }
+            };
 
-        // The role: this subject leaves its trust; a role left trusting nothing goes.
-        let subject = observed.irsa_subject(ns, &spec.service_account);
-        let role_step = match role {
-            None => {
-                plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
-                None
-            }
-            Some(r) if subject.state(&r.trust) == TrustState::Missing => {
-                plan.unchanged(
-                    Resource::Trust,
-                    &spec.role_name,
-                    kind,
-                    format!("does not trust {who}"),
-                );
-                None
-            }
-            Some(r) => {
-                let remaining = subject.remove_from(&r.trust);
-                let what = format!("trust for {who}");
-                plan_role_removal(
-                    &mut plan,
-                    kind,
-                    &spec.role_name,
-                    r,
-                    remaining,
-                    &what,
-                    force,
-                    &[sa_step],
-                    &mut fates,
-                )
+            // The role: this subject leaves its trust; a role left trusting nothing goes.
+            let subject = observed.irsa_subject(ns, &spec.service_account);
+            match role {
+                None => {
+                    plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
+                    None
+                }
+                Some(r) if subject.state(&r.trust) == TrustState::Missing => {
+                    plan.unchanged(
+                        Resource::Trust,
+                        &spec.role_name,
+                        kind,
+                        format!("does not trust {who}"),
+                    );
+                    None
+                }
+                Some(r) => {
+                    let remaining = subject.remove_from(&r.trust);
+                    let what = format!("trust for {who}");
+                    plan_role_removal(
+                        &mut plan,
+                        kind,
+                        &spec.role_name,
+                        r,
+                        remaining,
+                        &what,
+                        force,
+                        &[sa_step],
+                        &mut fates,
+                    )
+                }
             }
         };
 

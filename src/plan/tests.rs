@@ -106,7 +106,7 @@ impl World {
     /// only after the steps in its `after`, and otherwise as late as possible
     /// (the highest ready index first), so that a missing dependency fails the
     /// way IAM or the API server would report it. Panics on any failure.
-    fn apply(&self, plan: &Plan) {
+    pub(super) fn apply(&self, plan: &Plan) {
         assert!(plan.refusals.is_empty(), "refused: {:?}", plan.refusals);
         let mut done: Vec<bool> = plan.changes.iter().map(|c| c.op.is_none()).collect();
         while let Some(i) = (0..done.len())
@@ -214,6 +214,38 @@ impl World {
                     aws.create_workspace(alias, tags).await.map(drop)
                 }
                 Op::DeleteWorkspace { id } => aws.delete_workspace(id).await,
+                Op::CreateAssociation {
+                    cluster,
+                    namespace,
+                    service_account,
+                    role_arn,
+                    tags,
+                } => aws
+                    .create_pod_identity_association(
+                        cluster,
+                        namespace,
+                        service_account,
+                        role_arn,
+                        tags,
+                    )
+                    .await
+                    .map(drop),
+                Op::UpdateAssociation {
+                    cluster,
+                    id,
+                    role_arn,
+                } => {
+                    aws.update_pod_identity_association(cluster, id, role_arn)
+                        .await
+                }
+                Op::DeleteAssociation { cluster, id } => {
+                    aws.delete_pod_identity_association(cluster, id).await
+                }
+                Op::CreateAddon {
+                    cluster,
+                    name,
+                    tags,
+                } => aws.create_addon(cluster, name, tags).await,
                 Op::CreateNamespace { .. }
                 | Op::ApplyServiceAccount { .. }
                 | Op::RemoveAnnotation { .. }

@@ -7,7 +7,7 @@
 use super::{Action, Op, Plan, Resource};
 use crate::cluster::{Owner, Pod};
 use crate::observe::Observed;
-use crate::recipe::{Desired, IrsaSpec};
+use crate::recipe::{Desired, IdentityMode, IrsaSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -49,15 +49,18 @@ enum Why {
     OtherRole,
     /// Started after the annotation, yet nothing was injected.
     NotInjected,
+    /// Pod Identity mode, but the pod still has IRSA's AWS_ROLE_ARN.
+    IrsaWins,
 }
 
-/// What the ServiceAccount's annotation will be when the plan is done.
+/// How the ServiceAccount will give its pods the role when the plan is done.
 pub(super) struct Annotation<'a> {
     pub role_arn: &'a str,
-    /// This plan writes (or would write) the annotation.
+    /// This plan writes (or would write) the annotation or the association.
     pub changing: bool,
     /// When the current annotation was written (RFC 3339), if known.
     pub since: Option<&'a str>,
+    pub mode: IdentityMode,
 }
 
 /// Judges the pods of `spec`'s ServiceAccount; with `--restart`, plans the
@@ -77,11 +80,19 @@ pub(super) fn plan_workloads(
         .filter(|p| p.service_account == spec.service_account)
         .filter(|p| !matches!(p.phase.as_deref(), Some("Succeeded" | "Failed")))
     {
-        let has_role = pod.role_arn_env.as_deref() == Some(annotation.role_arn) && pod.token_volume;
+        let has_role = match annotation.mode {
+            IdentityMode::Irsa => {
+                pod.role_arn_env.as_deref() == Some(annotation.role_arn) && pod.token_volume
+            }
+            // IRSA's AWS_ROLE_ARN comes first in the SDKs' chain.
+            IdentityMode::PodIdentity => pod.container_credentials && pod.role_arn_env.is_none(),
+        };
         if has_role {
             continue;
         }
         let why = match (&pod.role_arn_env, annotation.since, &pod.created) {
+            (Some(_), _, _) if annotation.mode == IdentityMode::PodIdentity => Why::IrsaWins,
+            _ if annotation.mode == IdentityMode::PodIdentity => Why::StartedBefore,
             _ if annotation.changing => Why::StartedBefore,
             (Some(_), _, _) => Why::OtherRole,
             (None, Some(since), Some(created)) if created.as_str() > since => Why::NotInjected,
@@ -102,7 +113,15 @@ pub(super) fn plan_workloads(
             .unwrap_or(Why::StartedBefore);
         let n = pods.len();
         let reason = match why {
+            Why::StartedBefore if annotation.mode == IdentityMode::PodIdentity => {
+                format!(
+                    "{n} pod(s) started without Pod Identity credentials (before the association)"
+                )
+            }
             Why::StartedBefore => format!("{n} pod(s) started before the annotation"),
+            Why::IrsaWins => format!(
+                "{n} pod(s) still run with IRSA's AWS_ROLE_ARN, which the AWS SDKs use before Pod Identity"
+            ),
             Why::OtherRole => {
                 let other = pods
                     .iter()

@@ -999,3 +999,776 @@ fn findings_serialize_for_json_output() {
         json!({"statement": "Sid \"x\"", "risk": "lets service ec2.amazonaws.com assume it"})
     );
 }
+
+// ---------------------------------------------------------------------------
+// EKS Pod Identity trust
+
+const CLUSTER: &str = "arn:aws:eks:us-east-1:111122223333:cluster/demo";
+const OTHER_CLUSTER: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/other";
+const THIRD_CLUSTER: &str = "arn:aws:eks:us-west-2:111122223333:cluster/third";
+const PI_CLUSTER_ARN: &str = "aws:RequestTag/eks-cluster-arn";
+const PI_NAMESPACE: &str = "aws:RequestTag/kubernetes-namespace";
+const PI_SA: &str = "aws:RequestTag/kubernetes-service-account";
+const SA: &str = "amp-iamproxy-ingest-service-account";
+
+/// The IRSA `subject()`'s ServiceAccount, through Pod Identity.
+fn pi() -> PodIdentitySubject {
+    PodIdentitySubject {
+        account: "111122223333".into(),
+        cluster_arn: CLUSTER.into(),
+        namespace: "prometheus".into(),
+        service_account: SA.into(),
+    }
+}
+
+fn pi_on(cluster: &str) -> PodIdentitySubject {
+    PodIdentitySubject {
+        cluster_arn: cluster.into(),
+        ..pi()
+    }
+}
+
+fn pi_findings(doc: &Value) -> Vec<TrustFinding> {
+    pod_identity_trust_findings(doc, &pi())
+}
+
+/// Our statement with another condition.
+fn pi_statement_with(condition: Value) -> Value {
+    let mut st = pi().statement();
+    st["Condition"] = condition;
+    st
+}
+
+/// What the AWS console writes: no condition at all.
+fn pi_bare() -> Value {
+    json!({"Effect": "Allow", "Principal": {"Service": POD_IDENTITY_SERVICE},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]})
+}
+
+fn clusters_of(st: &Value) -> Value {
+    st["Condition"]["StringEquals"][PI_CLUSTER_ARN].clone()
+}
+
+#[test]
+fn pod_identity_statement_is_the_documented_recipe() {
+    let s = pi();
+    assert_eq!(POD_IDENTITY_SERVICE, "pods.eks.amazonaws.com");
+    assert_eq!(
+        s.statement(),
+        json!({"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {
+                "aws:SourceAccount": "111122223333",
+                "aws:RequestTag/eks-cluster-arn": CLUSTER,
+                "aws:RequestTag/kubernetes-namespace": "prometheus",
+                "aws:RequestTag/kubernetes-service-account": SA}}})
+    );
+    let doc = s.trust_policy();
+    assert_eq!(doc["Version"], VERSION);
+    assert_eq!(statements(&doc), vec![&s.statement()]);
+    assert_eq!(s.state(&doc), PodIdentityTrust::Trusted);
+    assert!(!minify(&doc).contains(' '), "sent minified");
+}
+
+#[test]
+fn pod_identity_state_reads_any_spelling_of_a_trusting_statement() {
+    let s = pi();
+    let trusted = |st: Value| s.state(&doc(vec![st])) == PodIdentityTrust::Trusted;
+    // Lists (of one, or with others), keys in other cases, a Sid.
+    let listed = json!({"Sid": "pi", "Effect": "Allow",
+        "Principal": {"Service": [POD_IDENTITY_SERVICE]},
+        "Action": ["STS:AssumeRole", "sts:tagsession"],
+        "Condition": {"StringEquals": {
+            "aws:sourceaccount": ["111122223333"],
+            "aws:RequestTag/eks-cluster-arn": [OTHER_CLUSTER, CLUSTER],
+            "AWS:RequestTag/Kubernetes-Namespace": ["prometheus", "apps"],
+            "aws:RequestTag/kubernetes-service-account": SA}}});
+    assert!(trusted(listed.clone()));
+    // `Statement` an object rather than a list.
+    assert_eq!(
+        s.state(&json!({"Statement": listed})),
+        PodIdentityTrust::Trusted
+    );
+    for action in [
+        json!("sts:*"),
+        json!("*"),
+        json!(["sts:AssumeRole", "sts:Tag*"]),
+        json!(["sts:*", "sts:TagSession"]),
+    ] {
+        let mut st = s.statement();
+        st["Action"] = action.clone();
+        assert!(trusted(st), "{action}");
+    }
+    // Wider statements trust us too; the findings say how wide.
+    assert!(trusted(pi_bare()));
+    assert!(trusted(pi_statement_with(json!({})))); // an empty condition
+    assert!(trusted(pi_statement_with(
+        json!({"StringEquals": {PI_NAMESPACE: ["prometheus"], PI_SA: [SA]}})
+    )));
+    // Every operator the tool evaluates, each letting us through.
+    assert!(trusted(pi_statement_with(json!({
+        "StringLike": {PI_NAMESPACE: "prom*", PI_CLUSTER_ARN: "arn:aws:eks:*:111122223333:cluster/*"},
+        "StringEqualsIgnoreCase": {PI_SA: "AMP-iamproxy-ingest-service-account"},
+        "StringNotEquals": {PI_NAMESPACE: "kube-system"},
+        "StringEqualsIfExists": {"aws:RequestTag/eks-cluster-name": "demo"},
+        "ArnLike": {PI_CLUSTER_ARN: "arn:aws:eks:us-east-1:*"},
+        "Null": {PI_NAMESPACE: "false"}}))));
+}
+
+#[test]
+fn pod_identity_state_misses_other_subjects_and_unreadable_statements() {
+    let s = pi();
+    let state = |st: Value| s.state(&doc(vec![st]));
+    let missing = PodIdentityTrust::Missing;
+    let change = |f: fn(&mut PodIdentitySubject)| {
+        let mut other = pi();
+        f(&mut other);
+        other.statement()
+    };
+    assert_eq!(state(change(|o| o.namespace = "apps".into())), missing);
+    assert_eq!(state(change(|o| o.service_account = "x".into())), missing);
+    assert_eq!(
+        state(change(|o| o.account = "444455556666".into())),
+        missing
+    );
+    type Change = Box<dyn Fn(&mut Value)>;
+    let variants: Vec<(&str, Change)> = vec![
+        ("deny", Box::new(|st| st["Effect"] = json!("Deny"))),
+        // EKS tags every session: AssumeRole alone fails.
+        (
+            "no TagSession",
+            Box::new(|st| st["Action"] = json!("sts:AssumeRole")),
+        ),
+        (
+            "web identity",
+            Box::new(|st| st["Action"] = json!("sts:AssumeRoleWithWebIdentity")),
+        ),
+        (
+            "NotAction",
+            Box::new(|st| {
+                st.as_object_mut().map(|m| m.remove("Action"));
+                st["NotAction"] = json!("iam:*");
+            }),
+        ),
+        (
+            "another service",
+            Box::new(|st| st["Principal"] = json!({"Service": "ec2.amazonaws.com"})),
+        ),
+        ("Principal *", Box::new(|st| st["Principal"] = json!("*"))),
+    ];
+    for (what, change) in variants {
+        let mut st = s.statement();
+        change(&mut st);
+        assert_eq!(state(st), missing, "{what}");
+    }
+    // A condition the tool cannot evaluate shuts us out rather than lets us in.
+    for condition in [
+        json!("x"),
+        json!({"StringEquals": "x"}),
+        json!({"StringEquals": {"aws:RequestTag/kubernetes-pod-name": "p"}}),
+        json!({"StringEquals": {"aws:SourceArn": CLUSTER}}),
+        json!({"ForAnyValue:StringEquals": {PI_NAMESPACE: "prometheus"}}),
+        json!({"StringEquals": {PI_NAMESPACE: {"a": 1}}}),
+        json!({"StringEquals": {PI_NAMESPACE: []}}),
+        json!({"Null": {PI_NAMESPACE: "true"}}),
+        json!({"StringNotLike": {PI_NAMESPACE: "prom*"}}),
+    ] {
+        assert_eq!(
+            state(pi_statement_with(condition.clone())),
+            missing,
+            "{condition}"
+        );
+    }
+    // IRSA trust is no Pod Identity trust.
+    assert_eq!(s.state(&subject().trust_policy()), missing);
+    assert_eq!(s.state(&json!(null)), missing);
+}
+
+#[test]
+fn the_recipe_for_another_cluster_can_take_ours() {
+    let s = pi();
+    let other = pi_on(OTHER_CLUSTER);
+    let ec2 = json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"});
+    let two = doc(vec![ec2, other.statement()]);
+    assert_eq!(s.state(&two), PodIdentityTrust::OtherCluster { index: 1 });
+    // A Sid, a list of clusters, one-element lists, keys in other cases.
+    let listed = json!({"Sid": "shared", "Effect": "Allow",
+        "Principal": {"Service": [POD_IDENTITY_SERVICE]},
+        "Action": ["sts:TagSession", "STS:AssumeRole"],
+        "Condition": {"StringEquals": {
+            "AWS:SourceAccount": ["111122223333"],
+            "aws:requesttag/eks-cluster-arn": [OTHER_CLUSTER, THIRD_CLUSTER],
+            PI_NAMESPACE: ["prometheus"], PI_SA: SA}}});
+    assert_eq!(
+        s.state(&doc(vec![listed])),
+        PodIdentityTrust::OtherCluster { index: 0 }
+    );
+    // Anything beyond the exact shape is left alone.
+    type Change = Box<dyn Fn(&mut Value)>;
+    let variants: Vec<(&str, Change)> = vec![
+        (
+            "no SourceAccount",
+            Box::new(|st| {
+                if let Some(eq) = st["Condition"]["StringEquals"].as_object_mut() {
+                    eq.remove("aws:SourceAccount");
+                }
+            }),
+        ),
+        (
+            "another namespace too",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"][PI_NAMESPACE] = json!(["prometheus", "apps"])
+            }),
+        ),
+        (
+            "an extra key",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-pod-name"] = json!("p")
+            }),
+        ),
+        (
+            "an extra operator",
+            Box::new(|st| st["Condition"]["StringLike"] = json!({"x": "y*"})),
+        ),
+        ("sts:*", Box::new(|st| st["Action"] = json!("sts:*"))),
+        (
+            "a third action",
+            Box::new(|st| {
+                st["Action"] = json!(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"])
+            }),
+        ),
+        (
+            "another principal too",
+            Box::new(|st| st["Principal"]["AWS"] = json!("444455556666")),
+        ),
+        (
+            "a NotAction",
+            Box::new(|st| st["NotAction"] = json!("iam:*")),
+        ),
+        (
+            "a non-string cluster",
+            Box::new(|st| {
+                st["Condition"]["StringEquals"][PI_CLUSTER_ARN] = json!([OTHER_CLUSTER, 1])
+            }),
+        ),
+        (
+            "no cluster",
+            Box::new(|st| st["Condition"]["StringEquals"][PI_CLUSTER_ARN] = json!([])),
+        ),
+    ];
+    for (what, change) in variants {
+        let mut st = other.statement();
+        change(&mut st);
+        assert_eq!(s.state(&doc(vec![st])), PodIdentityTrust::Missing, "{what}");
+    }
+}
+
+#[test]
+fn adding_pod_identity_to_a_fresh_trust_writes_the_recipe() {
+    let s = pi();
+    for fresh in [
+        json!({}),
+        json!(null),
+        doc(vec![]),
+        json!({"Version": "2012-10-17"}),
+    ] {
+        assert_eq!(s.add_to(&fresh), s.trust_policy(), "{fresh}");
+    }
+}
+
+#[test]
+fn adding_pod_identity_to_an_irsa_trust_keeps_irsa() {
+    let (irsa_s, s) = (subject(), pi());
+    let irsa_only = irsa_s.trust_policy();
+    let out = s.add_to(&irsa_only);
+    assert_eq!(statements(&out), vec![&irsa_s.statement(), &s.statement()]);
+    assert_eq!(irsa_s.state(&out), TrustState::Trusted);
+    assert_eq!(s.state(&out), PodIdentityTrust::Trusted);
+    // And the other way round: IRSA does not compact into a Pod Identity statement.
+    let back = irsa_s.add_to(&s.trust_policy());
+    assert_eq!(statements(&back), vec![&s.statement(), &irsa_s.statement()]);
+}
+
+#[test]
+fn adding_a_cluster_grows_the_recipe_list_in_order() {
+    let s = pi();
+    let other = pi_on(OTHER_CLUSTER);
+    let mut recipe = other.statement();
+    recipe["Sid"] = json!("shared");
+    let single = doc(vec![recipe]);
+    let out = s.add_to(&single);
+    let sts = statements(&out);
+    assert_eq!(sts.len(), 1);
+    assert_eq!(sts[0]["Sid"], "shared");
+    assert_eq!(clusters_of(sts[0]), json!([OTHER_CLUSTER, CLUSTER]));
+    assert_eq!(s.state(&out), PodIdentityTrust::Trusted);
+    assert_eq!(other.state(&out), PodIdentityTrust::Trusted);
+    let appended = with_statements(&single, vec![statements(&single)[0].clone(), s.statement()]);
+    assert!(compact_size(&out) < compact_size(&appended));
+    // A list grows at its end.
+    let third = pi_on(THIRD_CLUSTER);
+    let out = third.add_to(&out);
+    assert_eq!(
+        clusters_of(statements(&out)[0]),
+        json!([OTHER_CLUSTER, CLUSTER, THIRD_CLUSTER])
+    );
+    // Under the key's own spelling.
+    let mut odd = other.statement();
+    if let Some(eq) = odd["Condition"]["StringEquals"].as_object_mut() {
+        eq.remove(PI_CLUSTER_ARN);
+        eq.insert(
+            "AWS:RequestTag/EKS-Cluster-Arn".into(),
+            json!(OTHER_CLUSTER),
+        );
+    }
+    let out = s.add_to(&doc(vec![odd]));
+    assert_eq!(
+        out["Statement"][0]["Condition"]["StringEquals"]["AWS:RequestTag/EKS-Cluster-Arn"],
+        json!([OTHER_CLUSTER, CLUSTER])
+    );
+    assert_eq!(statements(&out).len(), 1);
+}
+
+#[test]
+fn adding_pod_identity_twice_changes_nothing_more() {
+    let s = pi();
+    for before in [
+        doc(vec![]),
+        subject().trust_policy(),
+        pi_on(OTHER_CLUSTER).trust_policy(),
+        s.trust_policy(),
+        doc(vec![pi_bare()]),
+    ] {
+        let once = s.add_to(&before);
+        assert_eq!(s.add_to(&once), once, "{before}");
+    }
+    assert_eq!(s.add_to(&s.trust_policy()), s.trust_policy());
+    // Trusted, if more widely: add_to leaves it, the findings report it.
+    let wide = doc(vec![pi_bare()]);
+    assert_eq!(s.add_to(&wide), wide);
+}
+
+#[test]
+fn removing_pod_identity_undoes_adding_it() {
+    let s = pi();
+    let (other, third) = (pi_on(OTHER_CLUSTER), pi_on(THIRD_CLUSTER));
+    let ec2 = json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"});
+    for before in [
+        doc(vec![]),
+        subject().trust_policy(),
+        doc(vec![ec2.clone(), other.statement()]),
+        third.add_to(&other.trust_policy()),
+    ] {
+        let added = s.add_to(&before);
+        assert_ne!(added, before);
+        assert_eq!(s.remove_from(&added), before, "{before}");
+    }
+    // From the middle of a list: the others keep their order.
+    let three = third.add_to(&s.add_to(&other.trust_policy()));
+    assert_eq!(
+        clusters_of(statements(&three)[0]),
+        json!([OTHER_CLUSTER, CLUSTER, THIRD_CLUSTER])
+    );
+    let out = s.remove_from(&three);
+    assert_eq!(
+        clusters_of(statements(&out)[0]),
+        json!([OTHER_CLUSTER, THIRD_CLUSTER])
+    );
+    // One left is a string again; none left, no statement.
+    assert_eq!(
+        clusters_of(statements(&third.remove_from(&out))[0]),
+        OTHER_CLUSTER
+    );
+    let none = other.remove_from(&third.remove_from(&out));
+    assert!(statements(&none).is_empty());
+    // Ours alone, in any spelling, goes.
+    let mut listed = s.statement();
+    listed["Condition"]["StringEquals"][PI_CLUSTER_ARN] = json!([CLUSTER]);
+    listed["Condition"]["StringEquals"][PI_NAMESPACE] = json!(["prometheus"]);
+    assert!(statements(&s.remove_from(&doc(vec![listed, ec2.clone()]))) == vec![&ec2]);
+    // What also trusts someone else stays whole.
+    let mut shared_ns = s.statement();
+    shared_ns["Condition"]["StringEquals"][PI_NAMESPACE] = json!(["prometheus", "apps"]);
+    let mut with_aws = s.statement();
+    with_aws["Principal"]["AWS"] = json!("444455556666");
+    for kept in [
+        pi_bare(),
+        pi_statement_with(json!({"StringEquals": {PI_NAMESPACE: "prometheus", PI_SA: SA}})),
+        shared_ns,
+        with_aws,
+        other.statement(),
+        subject().statement(),
+        ec2,
+    ] {
+        let d = doc(vec![kept]);
+        assert_eq!(s.remove_from(&d), d);
+    }
+}
+
+#[test]
+fn the_pod_identity_recipe_has_no_findings_in_any_spelling() {
+    let s = pi();
+    assert!(pi_findings(&s.trust_policy()).is_empty());
+    // No SourceAccount: an association can only name a role of its own
+    // account, and the cluster ARN names that account anyway.
+    let odd = json!({"Statement": {"Sid": "x", "Effect": "Allow",
+        "Principal": {"Service": [POD_IDENTITY_SERVICE]},
+        "Action": ["STS:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:RequestTag/EKS-Cluster-ARN": [CLUSTER],
+            PI_NAMESPACE: ["prometheus"], PI_SA: SA}}}});
+    assert!(pi_findings(&odd).is_empty(), "{:?}", pi_findings(&odd));
+    // Denies narrow; they are not findings.
+    let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "sts:*"});
+    assert!(pi_findings(&doc(vec![s.statement(), deny])).is_empty());
+    // Exact StringLike values, and conditions the tool does not read next
+    // to pinned keys, only narrow.
+    assert!(
+        pi_findings(&doc(vec![pi_statement_with(json!({
+            "StringLike": {PI_CLUSTER_ARN: CLUSTER, PI_NAMESPACE: "prometheus", PI_SA: SA},
+            "StringNotEquals": {"aws:RequestTag/kubernetes-pod-name": "debug"}}))]))
+        .is_empty()
+    );
+    // A statement ruling our account out lets nobody in.
+    let elsewhere =
+        pi_statement_with(json!({"StringEquals": {"aws:SourceAccount": "444455556666"}}));
+    assert!(pi_findings(&doc(vec![elsewhere])).is_empty());
+}
+
+#[test]
+fn unconditioned_pod_identity_lets_the_whole_account_in() {
+    assert_eq!(
+        pi_findings(&doc(vec![pi_bare()])),
+        [TrustFinding {
+            statement: "statement #1".into(),
+            risk: "lets any Pod Identity association of account 111122223333 assume it".into()
+        }]
+    );
+    let account_only =
+        pi_statement_with(json!({"StringEquals": {"aws:SourceAccount": "111122223333"}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![account_only]))),
+        ["lets any Pod Identity association of account 111122223333 assume it"]
+    );
+    // The AWS guide's example: namespace and ServiceAccount, any cluster.
+    let guide =
+        pi_statement_with(json!({"StringEquals": {PI_NAMESPACE: ["prometheus"], PI_SA: [SA]}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![guide]))),
+        [
+            "has no cluster ARN condition: Pod Identity associations of any cluster of account 111122223333 can assume it"
+        ]
+    );
+    let cluster_only = pi_statement_with(json!({"StringEquals": {PI_CLUSTER_ARN: CLUSTER}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![cluster_only]))),
+        [
+            "has no namespace condition: Pod Identity associations in any namespace can assume it",
+            "has no ServiceAccount condition: Pod Identity associations of any ServiceAccount can assume it"
+        ]
+    );
+    // A cluster name is unique in its region only.
+    let by_name = pi_statement_with(json!({"StringEquals": {
+        "aws:RequestTag/eks-cluster-name": "demo", PI_NAMESPACE: "prometheus", PI_SA: SA}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![by_name]))),
+        [
+            "names the cluster only by eks-cluster-name: Pod Identity associations of clusters named demo in other regions of account 111122223333 can assume it"
+        ]
+    );
+}
+
+#[test]
+fn other_namespaces_service_accounts_and_clusters_are_named() {
+    let s = pi();
+    let shared = pi_statement_with(json!({"StringEquals": {
+        "aws:SourceAccount": "111122223333",
+        PI_CLUSTER_ARN: [CLUSTER, OTHER_CLUSTER],
+        PI_NAMESPACE: ["prometheus", "apps", "monitoring"],
+        PI_SA: [SA, "other-sa"]}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![shared]))),
+        [
+            "lets Pod Identity associations of other clusters assume it (arn:aws:eks:eu-west-1:111122223333:cluster/other)",
+            "lets Pod Identity associations in other namespaces assume it (apps, monitoring)",
+            "lets Pod Identity associations of other ServiceAccounts assume it (other-sa)"
+        ]
+    );
+    // A statement for another namespace only.
+    let apps = PodIdentitySubject {
+        namespace: "apps".into(),
+        ..pi()
+    };
+    assert_eq!(
+        pi_findings(&doc(vec![s.statement(), apps.statement()])),
+        [TrustFinding {
+            statement: "statement #2".into(),
+            risk: "lets Pod Identity associations in other namespaces assume it (apps)".into()
+        }]
+    );
+    // A role reused across clusters is wider than this one cluster.
+    let reused = s.add_to(&pi_on(OTHER_CLUSTER).trust_policy());
+    assert_eq!(
+        risks(&pi_findings(&reused)),
+        [
+            "lets Pod Identity associations of other clusters assume it (arn:aws:eks:eu-west-1:111122223333:cluster/other)"
+        ]
+    );
+    let names = pi_statement_with(json!({"StringEquals": {
+        "aws:RequestTag/eks-cluster-name": ["demo", "other"], PI_NAMESPACE: "prometheus", PI_SA: SA}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![names]))),
+        ["lets Pod Identity associations of other clusters assume it (other)"]
+    );
+}
+
+#[test]
+fn pod_identity_wildcards_unreadable_and_if_exists_conditions_are_findings() {
+    let pinned = |extra: Value| {
+        let mut eq = json!({PI_CLUSTER_ARN: CLUSTER, PI_NAMESPACE: "prometheus", PI_SA: SA});
+        let mut cond = json!({});
+        if let (Some(eq), Some(extra)) = (eq.as_object_mut(), extra.as_object()) {
+            for (op, keys) in extra {
+                // An operator on a pinned key takes that key over.
+                if op == "StringEquals" {
+                    eq.extend(keys.as_object().cloned().unwrap_or_default());
+                } else {
+                    for k in keys.as_object().map(|k| k.keys()).into_iter().flatten() {
+                        eq.remove(k);
+                    }
+                    cond[op] = keys.clone();
+                }
+            }
+        }
+        cond["StringEquals"] = eq;
+        pi_findings(&doc(vec![pi_statement_with(cond)]))
+    };
+    assert_eq!(
+        risks(&pinned(json!({"StringLike": {PI_NAMESPACE: "*"}}))),
+        ["lets Pod Identity associations in any namespace assume it (StringLike namespace *)"]
+    );
+    assert_eq!(
+        risks(&pinned(json!({"StringLike": {PI_SA: ["amp-*"]}}))),
+        [
+            "lets Pod Identity associations of other ServiceAccounts assume it (StringLike ServiceAccount amp-*)"
+        ]
+    );
+    assert_eq!(
+        risks(&pinned(
+            json!({"StringLike": {PI_CLUSTER_ARN: "arn:aws:eks:*:111122223333:cluster/*"}})
+        )),
+        [
+            "lets Pod Identity associations of other clusters assume it (StringLike cluster ARN arn:aws:eks:*:111122223333:cluster/*)"
+        ]
+    );
+    assert_eq!(
+        risks(&pinned(
+            json!({"StringNotEquals": {PI_NAMESPACE: "kube-system"}})
+        )),
+        [
+            "limits the namespace only with StringNotEquals, which the tool does not read: Pod Identity associations in other namespaces may assume it"
+        ]
+    );
+    // With session tags disabled EKS sends none, and IfExists lets that through.
+    let if_exists = pi_statement_with(json!({"StringEqualsIfExists": {
+        PI_CLUSTER_ARN: CLUSTER, PI_NAMESPACE: "prometheus", PI_SA: SA}}));
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![if_exists]))),
+        [
+            "conditions the session tags only with StringEqualsIfExists: a Pod Identity association with session tags disabled passes unchecked"
+        ]
+    );
+    // One plain condition on a tag demands the tags.
+    let mixed = pi_statement_with(json!({"StringEquals": {PI_CLUSTER_ARN: CLUSTER},
+        "StringEqualsIfExists": {PI_NAMESPACE: "prometheus", PI_SA: SA}}));
+    assert!(pi_findings(&doc(vec![mixed])).is_empty());
+}
+
+#[test]
+fn pod_identity_findings_name_other_principals_and_actions() {
+    let s = pi();
+    let st = |principal: Value| json!({"Sid": "Extra", "Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"});
+    for (principal, risk) in [
+        (
+            json!({"AWS": "444455556666"}),
+            "lets AWS account 444455556666 assume it",
+        ),
+        (json!("*"), "lets anyone assume it (Principal \"*\")"),
+        (
+            json!({"Service": "ec2.amazonaws.com"}),
+            "lets service ec2.amazonaws.com assume it",
+        ),
+        (
+            json!({"Service": FARGATE_SERVICE}),
+            "lets service eks-fargate-pods.amazonaws.com assume it",
+        ),
+        // An OIDC provider of this account, but not an EKS cluster's.
+        (
+            json!({"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}),
+            "lets another identity provider arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com assume it",
+        ),
+    ] {
+        assert_eq!(
+            pi_findings(&doc(vec![s.statement(), st(principal)])),
+            [TrustFinding {
+                statement: "Sid \"Extra\"".into(),
+                risk: risk.into()
+            }]
+        );
+    }
+    let not = json!({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"});
+    assert_eq!(pi_findings(&doc(vec![not])).len(), 1);
+    let mut with_ec2 = s.statement();
+    with_ec2["Principal"]["Service"] = json!([POD_IDENTITY_SERVICE, "ec2.amazonaws.com"]);
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![with_ec2]))),
+        ["lets service ec2.amazonaws.com assume it"]
+    );
+    for (action, risk) in [
+        (
+            json!("sts:*"),
+            "allows sts:* as well as sts:AssumeRole and sts:TagSession to Pod Identity associations",
+        ),
+        (
+            json!(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]),
+            "allows sts:SetSourceIdentity as well as sts:AssumeRole and sts:TagSession to Pod Identity associations",
+        ),
+    ] {
+        let mut st = s.statement();
+        st["Action"] = action;
+        assert_eq!(risks(&pi_findings(&doc(vec![st]))), [risk]);
+    }
+    let mut not_action = s.statement();
+    not_action.as_object_mut().map(|m| m.remove("Action"));
+    not_action["NotAction"] = json!("iam:*");
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![not_action]))),
+        ["allows every action but NotAction [iam:*] to Pod Identity associations"]
+    );
+}
+
+#[test]
+fn irsa_and_pod_identity_trust_coexist_during_a_migration() {
+    let (irsa_s, s) = (subject(), pi());
+    let both = doc(vec![irsa_s.statement(), s.statement()]);
+    assert!(pod_identity_trust_findings(&both, &s).is_empty());
+    assert!(irsa_trust_findings_allowing(&both, &irsa_s, Some(&s)).is_empty());
+    // Callers that allow nothing see another service, as before.
+    assert_eq!(
+        irsa_trust_findings(&both, &irsa_s),
+        [TrustFinding {
+            statement: "statement #2".into(),
+            risk: "lets service pods.eks.amazonaws.com assume it".into()
+        }]
+    );
+    assert_eq!(
+        irsa_trust_findings_allowing(&both, &irsa_s, None),
+        irsa_trust_findings(&both, &irsa_s)
+    );
+    // The allowance is for the IRSA subject's own ServiceAccount only.
+    let apps = PodIdentitySubject {
+        namespace: "apps".into(),
+        ..pi()
+    };
+    let other_sa = doc(vec![irsa_s.statement(), apps.statement()]);
+    assert_eq!(
+        risks(&irsa_trust_findings_allowing(
+            &other_sa,
+            &irsa_s,
+            Some(&apps)
+        )),
+        ["lets service pods.eks.amazonaws.com assume it"]
+    );
+    // A wider Pod Identity statement is named in IRSA mode too.
+    let bare = doc(vec![irsa_s.statement(), pi_bare()]);
+    assert_eq!(
+        risks(&irsa_trust_findings_allowing(&bare, &irsa_s, Some(&s))),
+        ["lets any Pod Identity association of account 111122223333 assume it"]
+    );
+    // IRSA through any EKS OIDC provider of the account is fine in Pod Identity mode.
+    let eu = IrsaSubject {
+        provider_arn:
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/XYZ".into(),
+        host_path: "oidc.eks.eu-west-1.amazonaws.com/id/XYZ".into(),
+        ..subject()
+    };
+    let three = doc(vec![s.statement(), irsa_s.statement(), eu.statement()]);
+    assert!(pod_identity_trust_findings(&three, &s).is_empty());
+    // But not one without aud, for other ServiceAccounts, or of another account.
+    let no_aud = statements(&guide_trust(&irsa_s))[0].clone();
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![s.statement(), no_aud]))),
+        ["trusts prometheus/amp-iamproxy-ingest-service-account without the aud condition"]
+    );
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![other_subject("a").statement()]))),
+        ["lets other ServiceAccounts of the cluster assume it (apps/a)"]
+    );
+    let foreign = IrsaSubject {
+        provider_arn:
+            "arn:aws:iam::444455556666:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC".into(),
+        ..subject()
+    };
+    assert_eq!(
+        risks(&pi_findings(&doc(vec![foreign.statement()]))),
+        [
+            "lets another identity provider arn:aws:iam::444455556666:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC assume it"
+        ]
+    );
+}
+
+#[test]
+fn pod_identity_functions_are_total_on_odd_documents() {
+    let irsa_s = subject();
+    let odd_subject = PodIdentitySubject {
+        account: String::new(),
+        cluster_arn: "not-an-arn".into(),
+        namespace: "*".into(),
+        service_account: String::new(),
+    };
+    let with = |key: &str, v: Value| {
+        let mut st = pi().statement();
+        st[key] = v;
+        doc(vec![st])
+    };
+    for odd in [
+        json!(null),
+        json!("text"),
+        json!([1, 2]),
+        json!({"Statement": 7}),
+        json!({"Statement": "x"}),
+        json!({"Statement": [null, 3, "x", {"Effect": "Allow"}]}),
+        with("Condition", json!("x")),
+        with("Condition", json!({"StringEquals": "x"})),
+        with(
+            "Condition",
+            json!({"StringEquals": {PI_NAMESPACE: {"a": 1}, PI_CLUSTER_ARN: [[1]]}}),
+        ),
+        with(
+            "Condition",
+            json!({"StringEquals": {PI_CLUSTER_ARN: [], PI_NAMESPACE: 5, PI_SA: null}}),
+        ),
+        with(
+            "Condition",
+            json!({"StringEquals": {PI_CLUSTER_ARN: [1, CLUSTER], PI_NAMESPACE: "prometheus", PI_SA: SA}}),
+        ),
+        with(
+            "Condition",
+            json!({"ForAnyValue:StringLike": {PI_NAMESPACE: ["*"]}}),
+        ),
+        with("Principal", json!(5)),
+        with("Principal", json!({"Service": {"x": 1}})),
+        with("Principal", json!({"Service": [1, POD_IDENTITY_SERVICE]})),
+        with("Action", json!(5)),
+        with("NotAction", json!({"a": 1})),
+    ] {
+        for s in [pi(), odd_subject.clone()] {
+            let _ = s.state(&odd);
+            let _ = s.remove_from(&odd);
+            let _ = pod_identity_trust_findings(&odd, &s);
+            let _ = irsa_trust_findings_allowing(&odd, &irsa_s, Some(&s));
+            let added = s.add_to(&odd);
+            assert_eq!(s.state(&added), PodIdentityTrust::Trusted, "{odd}");
+            let _ = s.remove_from(&added);
+        }
+    }
+}

@@ -94,6 +94,9 @@ pub struct EnvOptions {
     /// CreateRole / UpdateAssumeRolePolicy enforce (409 `LimitExceeded`).
     /// None: IAM's default, 2,048.
     pub trust_quota: Option<usize>,
+    /// EKS add-ons installed (ACTIVE) on every cluster from the start, e.g.
+    /// `eks-pod-identity-agent` (the launcher's `MOTO_EKS_ADDONS`). Empty: none.
+    pub addons: Vec<String>,
 }
 
 impl Env {
@@ -107,6 +110,7 @@ impl Env {
     pub async fn start_with_trust_quota(quota: usize) -> Env {
         Env::start_with(EnvOptions {
             trust_quota: Some(quota),
+            ..EnvOptions::default()
         })
         .await
     }
@@ -128,6 +132,10 @@ impl Env {
         match options.trust_quota {
             Some(quota) => cmd.env("MOTO_TRUST_POLICY_QUOTA", quota.to_string()),
             None => cmd.env_remove("MOTO_TRUST_POLICY_QUOTA"),
+        };
+        match options.addons.as_slice() {
+            [] => cmd.env_remove("MOTO_EKS_ADDONS"),
+            addons => cmd.env("MOTO_EKS_ADDONS", addons.join(",")),
         };
         let mut moto = cmd.spawn().expect("start moto");
         let moto_url = format!("http://127.0.0.1:{port}");
