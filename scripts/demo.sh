@@ -5,7 +5,8 @@
 # writes, with a Prometheus Deployment already running in namespace
 # `prometheus` (its pods predate any annotation). Then: setup with a new AMP
 # workspace, status naming the stale Deployment, setup --restart, status in
-# sync, a re-run that changes nothing, values, fargate, a context for another
+# sync, a re-run that changes nothing, values, a migration to EKS Pod Identity
+# (dry run), the ACK manifests export prints, fargate, a context for another
 # account (refused before any write), teardown.
 # The stand-in is not at the endpoint moto invents for the cluster, so every
 # run also shows the API server check's warning.
@@ -34,7 +35,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/moto_server -H 127.0.0.1 -p "$aws_port" >"$work/moto.log" 2>&1 &
+# moto through the tests' launcher: it adds the EKS Pod Identity association and
+# add-on APIs moto lacks (and IAM's trust-size quota), as the tests use it.
+MOTO_IAM_LOAD_MANAGED_POLICIES=true .venv/bin/python tests/support/moto_server.py -H 127.0.0.1 -p "$aws_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 "$root/target/debug/examples/kube_standin" --port "$kube_port" --seed-prometheus prometheus >"$work/standin.log" 2>&1 &
 pids+=($!)
@@ -67,6 +70,8 @@ run kubectl amp-iam setup -n prometheus --workspace demo --restart
 run kubectl amp-iam status -n prometheus --workspace demo
 run kubectl amp-iam setup -n prometheus --workspace demo
 run kubectl amp-iam values -n prometheus
+run kubectl amp-iam migrate query -n prometheus --workspace demo --to pod-identity --install-agent --dry-run
+run kubectl amp-iam export -n prometheus --workspace demo ingest
 run kubectl amp-iam setup fargate
 # A context naming account 111122223333 while the credentials are for
 # 123456789012: refused (exit 4), and with -o json one error document.

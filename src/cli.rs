@@ -89,6 +89,40 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Move ServiceAccounts between IRSA and EKS Pod Identity, safely and re-runnably
     Migrate(MigrateArgs),
+    /// Print what setup would make as manifests for ACK (AWS Controllers for Kubernetes), for GitOps; writes nothing
+    Export(ExportArgs),
+}
+
+/// The manifest formats `export` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// ACK's iam-controller (Role, Policy, OpenIDConnectProvider) and
+    /// eks-controller (PodIdentityAssociation) objects, plus the ServiceAccounts
+    Ack,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// The manifest format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Ack)]
+    pub format: ExportFormat,
+    /// AWS account id of the target (with --oidc-issuer, or in Pod Identity mode: no AWS call)
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// AWS partition with --account: aws, aws-cn, aws-us-gov, ...
+    #[arg(long, value_name = "NAME", default_value = "aws", requires = "account")]
+    pub partition: String,
+    /// The cluster's OIDC issuer URL (default: from DescribeCluster)
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// Extra tag on everything, KEY=VALUE (repeatable), as for setup
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Permissions boundary of the roles, as for setup
+    #[arg(long, value_name = "ARN")]
+    pub permissions_boundary: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod cluster;
 pub mod completion;
 pub mod error;
+pub mod export;
 #[cfg(test)]
 pub mod fake;
 pub mod names;

@@ -3,9 +3,9 @@
 use crate::apply::{self, ApplyOptions};
 use crate::arn::Account;
 use crate::aws::Aws;
-use crate::aws::Workspace;
 use crate::aws::sdk::SdkAws;
-use crate::cli::{Cli, Command, GlobalArgs, PermissionsArgs, Selection, ValuesArgs};
+use crate::aws::{EksCluster, Workspace};
+use crate::cli::{Cli, Command, ExportArgs, GlobalArgs, PermissionsArgs, Selection, ValuesArgs};
 use crate::cluster::kube::KubeCluster;
 use crate::error::{Error, Result, exit};
 use crate::observe::{self, Extras as ObserveExtras};
@@ -103,6 +103,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Values(_) => "values",
         Command::Completion(_) => "completion",
         Command::Migrate(_) => "migrate",
+        Command::Export(_) => "export",
     }
 }
 
@@ -260,6 +261,7 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
             )
             .await
         }
+        Command::Export(a) => export_manifests(g, a).await,
         Command::Permissions(a) => print_permissions(g, a),
         Command::Values(a) => print_values(g, a).await,
         Command::Completion(a) => {
@@ -670,6 +672,167 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         eprintln!("note: {note}");
     }
     Ok(exit::OK)
+}
+
+/// `export`: setup's plan for a fresh account, as ACK manifests on stdout
+/// (a YAML stream; `-o json` a List). Reads only what the documents need
+/// (the caller's account, the cluster's issuer), nothing with `--account`
+/// and `--oidc-issuer` (or in Pod Identity mode); never writes.
+async fn export_manifests(g: &GlobalArgs, a: &ExportArgs) -> Result<i32> {
+    let kinds = validate(&a.selection)?;
+    let tags = names::tags(&a.tags, &OWN_TAG_KEYS)?;
+    if let Some(b) = &a.permissions_boundary {
+        names::permissions_boundary(b)?;
+    }
+    if let Some(c) = &g.cluster {
+        names::cluster_name(c)?;
+    }
+    if let Some(id) = &a.account {
+        names::account_id(id)?;
+        names::partition(&a.partition)?;
+    }
+    let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+    let target = target::infer(kubeconfig.as_ref(), &target_args(g))?;
+    let region = target.region.clone().or_else(|| g.region.clone());
+    let pod_identity = a.selection.mode == IdentityMode::PodIdentity;
+    let needs_issuer =
+        a.oidc_issuer.is_none() && !pod_identity && kinds.iter().any(|k| k.is_irsa());
+
+    // AWS only for what cannot be given: the account, the issuer, a workspace alias.
+    let workspace_ref = a
+        .selection
+        .workspace
+        .as_deref()
+        .map(|w| WorkspaceRef::parse(w, false));
+    let needs_aws = a.account.is_none()
+        || needs_issuer
+        || matches!(workspace_ref, Some(WorkspaceRef::Alias { .. }));
+    let (aws, region) = if needs_aws {
+        let (config, region) = aws_config(g, region.as_deref(), &target.source).await?;
+        (Some(SdkAws::new(&config)), region)
+    } else {
+        let region = region.ok_or_else(|| Error::TargetUnknown {
+            what: "region",
+            from: target.source.clone(),
+            flag: "region",
+        })?;
+        (None, region)
+    };
+    let account = match (&a.account, &aws) {
+        (Some(id), _) => Account {
+            id: id.clone(),
+            partition: a.partition.clone(),
+        },
+        (None, Some(aws)) => Account::of_caller(&aws.caller().await?),
+        (None, None) => unreachable_account()?,
+    };
+    let cluster_arn = format!(
+        "arn:{}:eks:{region}:{}:cluster/{}",
+        account.partition, account.id, target.cluster
+    );
+    let cluster = match (&a.oidc_issuer, &aws, needs_issuer) {
+        (Some(issuer), _, _) => EksCluster {
+            name: target.cluster.clone(),
+            arn: cluster_arn,
+            issuer: Some(issuer.clone()),
+            status: "ACTIVE".into(),
+            endpoint: None,
+        },
+        (None, Some(aws), true) => {
+            aws.cluster(&target.cluster)
+                .await?
+                .ok_or_else(|| Error::ClusterNotFound {
+                    cluster: target.cluster.clone(),
+                    region: region.clone(),
+                    account: account.id.clone(),
+                })?
+        }
+        _ => EksCluster {
+            name: target.cluster.clone(),
+            arn: cluster_arn,
+            issuer: None,
+            status: "ACTIVE".into(),
+            endpoint: None,
+        },
+    };
+
+    let mut desired = Desired::new(
+        &kinds,
+        &NameOverrides {
+            service_account: a.selection.service_account.clone(),
+            role_name: a.selection.role_name.clone(),
+            policy_name: a.selection.policy_name.clone(),
+        },
+        (a.selection.all_regions, a.selection.all_clusters),
+        (&target.cluster, &region, &target.namespace),
+        workspace_ref.clone(),
+        Options {
+            tags,
+            permissions_boundary: a.permissions_boundary.clone(),
+            role_path: a.selection.role_path.clone(),
+            ..Options::default()
+        },
+    );
+    desired.mode = a.selection.mode;
+    let mut observed = crate::export::fresh_observation(&desired, &account, cluster);
+    observed.workspace = match &workspace_ref {
+        Some(WorkspaceRef::Id(id)) => Some(observe::WorkspaceState::Found(Workspace {
+            id: id.clone(),
+            alias: None,
+            arn: account.amp_workspace(&region, id.as_str()),
+            status: "ACTIVE".into(),
+            endpoint: None,
+            tags: Default::default(),
+        })),
+        Some(WorkspaceRef::Alias { alias, .. }) => {
+            let found = match &aws {
+                Some(aws) => aws.workspaces(Some(alias)).await?,
+                None => Vec::new(),
+            };
+            match found.as_slice() {
+                [one] => Some(observe::WorkspaceState::Found(one.clone())),
+                [] => {
+                    return Err(Error::WorkspaceNotFound {
+                        what: format!("alias {alias:?}"),
+                        region: region.clone(),
+                        account: account.id.clone(),
+                    });
+                }
+                many => {
+                    return Err(Error::WorkspaceAmbiguous {
+                        alias: alias.clone(),
+                        region: region.clone(),
+                        count: many.len(),
+                        ids: many
+                            .iter()
+                            .map(|w| w.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        None => None,
+    };
+    let plan = plan::setup(&desired, &observed);
+    for w in &plan.warnings {
+        if !w.contains("API server") {
+            eprintln!("warning: {w}");
+        }
+    }
+    let objects = crate::export::ack_objects(&plan, None);
+    match g.output {
+        Format::Json => write_stdout(&output::to_json(&crate::export::as_list(objects))?)?,
+        _ => write_stdout(&crate::export::as_yaml_stream(&objects)?)?,
+    }
+    Ok(exit::OK)
+}
+
+/// Unreachable by construction (no --account means AWS is read); an error, not a panic.
+fn unreachable_account() -> Result<Account> {
+    Err(Error::Usage(
+        "pass --account, or let the tool read it from AWS".into(),
+    ))
 }
 
 /// The workspace for `values`: the one `--workspace` names (by id or alias),
