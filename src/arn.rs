@@ -20,6 +20,22 @@ pub fn partition_of(arn: &str) -> Option<&str> {
     }
 }
 
+/// The partition a region belongs to (`cn-…` China, `us-gov-…` GovCloud,
+/// `us-iso…` the isolated ones), for ARNs built before any AWS answer.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
 /// IAM paths are `/` or `/a/b/`; a name goes right after the path.
 fn with_path(path: &str, name: &str) -> String {
     format!("{path}{name}")
@@ -78,6 +94,14 @@ pub fn issuer_host_path(issuer: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_of_regions() {
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+    }
 
     fn acct(p: &str) -> Account {
         Account {

@@ -741,10 +741,11 @@ impl Aws for FakeAws {
             .collect())
     }
 
-    async fn local_policies(&self) -> Result<Vec<PolicySummary>, AwsError> {
-        let s = self.call("iam:ListPolicies", "")?;
+    async fn local_policies(&self, path_prefix: &str) -> Result<Vec<PolicySummary>, AwsError> {
+        let s = self.call("iam:ListPolicies", path_prefix)?;
         Ok(s.policies
             .values()
+            .filter(|p| p.path.starts_with(path_prefix))
             .map(|p| PolicySummary {
                 name: p.name.clone(),
                 arn: p.arn.clone(),
@@ -1744,7 +1745,7 @@ mod tests {
         assert!(
             block_on(aws.policy_versions("arn")).is_err_and(|e| e.kind == AwsErrorKind::NotFound)
         );
-        assert!(block_on(aws.local_policies()).is_err());
+        assert!(block_on(aws.local_policies("/")).is_err());
         assert!(aws.writes().is_empty());
     }
 

@@ -242,11 +242,26 @@ pub async fn observe<A: Aws, C: Cluster>(
             })
         },
         async {
-            Ok::<_, Error>(if irsa {
-                aws.local_policies().await?
-            } else {
-                Vec::new()
-            })
+            if !irsa {
+                return Ok::<_, Error>(Vec::new());
+            }
+            // The account from the context: the recipe's policies by ARN, two
+            // reads whatever the account holds; else the list, under the path.
+            match &desired.identity.account {
+                Some(expected) => {
+                    let account = Account {
+                        id: expected.id.clone(),
+                        partition: arn::partition_of_region(&desired.region).to_string(),
+                    };
+                    let found = try_join_all(policy_names.iter().map(|&name| {
+                        let policy_arn = account.policy(&desired.options.role_path, name);
+                        async move { aws.managed_policy(&policy_arn).await }
+                    }))
+                    .await?;
+                    Ok(found.into_iter().flatten().collect())
+                }
+                None => Ok(aws.local_policies(&desired.options.role_path).await?),
+            }
         },
         roles,
         k8s,

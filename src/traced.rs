@@ -77,8 +77,13 @@ impl<A: Aws> Aws for Traced<A> {
     async fn role_trusts(&self) -> Result<Vec<RoleTrust>, AwsError> {
         timed("iam:ListRoles", "*", self.0.role_trusts()).await
     }
-    async fn local_policies(&self) -> Result<Vec<PolicySummary>, AwsError> {
-        timed("iam:ListPolicies", "Scope=Local", self.0.local_policies()).await
+    async fn local_policies(&self, path_prefix: &str) -> Result<Vec<PolicySummary>, AwsError> {
+        timed(
+            "iam:ListPolicies",
+            &format!("Scope=Local PathPrefix={path_prefix}"),
+            self.0.local_policies(path_prefix),
+        )
+        .await
     }
     async fn policy_document(&self, arn: &str, version: &str) -> Result<String, AwsError> {
         timed(

@@ -467,7 +467,7 @@ async fn list_policies_follows_the_marker() {
         });
     let aws = iam_aws(RuleMode::Sequential, &[&first, &second]);
 
-    let policies = aws.local_policies().await.unwrap();
+    let policies = aws.local_policies("/").await.unwrap();
     let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["AMPIngest", "AMPQuery"]);
     assert_eq!(

@@ -168,9 +168,10 @@ pub trait Aws {
     /// All roles with their trust policies (paginated ListRoles).
     async fn role_trusts(&self) -> Result<Vec<RoleTrust>, AwsError>;
 
-    /// Every customer managed policy in the account (ListPolicies, Scope=Local,
-    /// all pages). Needs no account id, so it can run in the first round.
-    async fn local_policies(&self) -> Result<Vec<PolicySummary>, AwsError>;
+    /// Customer managed policies under `path_prefix` (ListPolicies, Scope=Local,
+    /// all pages): the fallback when the account is not known before the
+    /// first round, so the recipe's policies cannot be read by ARN.
+    async fn local_policies(&self, path_prefix: &str) -> Result<Vec<PolicySummary>, AwsError>;
     /// The URL-decoded document of one version.
     async fn policy_document(&self, arn: &str, version: &str) -> Result<String, AwsError>;
     async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>, AwsError>;

@@ -254,11 +254,12 @@ impl Aws for SdkAws {
             .collect())
     }
 
-    async fn local_policies(&self) -> Result<Vec<PolicySummary>, AwsError> {
+    async fn local_policies(&self, path_prefix: &str) -> Result<Vec<PolicySummary>, AwsError> {
         let policies = self
             .iam
             .list_policies()
             .scope(PolicyScopeType::Local)
+            .path_prefix(path_prefix)
             .max_items(LIST_POLICIES_PAGE)
             .into_paginator()
             .items()

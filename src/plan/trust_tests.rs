@@ -188,3 +188,30 @@ fn an_api_server_other_than_the_clusters_endpoint_is_warned_about() {
         "same server, other spelling"
     );
 }
+
+#[test]
+fn with_the_account_known_the_policies_are_read_by_arn_not_listed() {
+    let world = World::fresh();
+    world.observe(&expecting("111122223333"));
+    let calls = world.aws.calls();
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("iam:GetPolicy "))
+            .count()
+            == 1,
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("iam:ListPolicies")),
+        "{calls:?}"
+    );
+    // Without it (an eksctl context, --cluster), the list under the role path.
+    world.aws.clear_calls();
+    world.observe(&desired(&[Kind::Ingest]));
+    assert!(
+        world.aws.calls().iter().any(|c| c == "iam:ListPolicies /"),
+        "{:?}",
+        world.aws.calls()
+    );
+}

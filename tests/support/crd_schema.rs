@@ -45,10 +45,7 @@ pub struct Schema {
 /// ServiceAccount. Loaded once.
 pub fn schemas() -> Result<&'static [Schema], String> {
     static SCHEMAS: OnceLock<Result<Vec<Schema>, String>> = OnceLock::new();
-    SCHEMAS
-        .get_or_init(load)
-        .as_deref()
-        .map_err(|e| e.clone())
+    SCHEMAS.get_or_init(load).as_deref().map_err(|e| e.clone())
 }
 
 /// Validates `object` against the schema of its `apiVersion` and `kind`:
@@ -87,14 +84,14 @@ fn load() -> Result<Vec<Schema>, String> {
     files.sort();
     let mut schemas = Vec::new();
     for file in &files {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
             .map_err(|e| format!("{}: not YAML: {e}", file.display()))?;
-        for crd in docs.iter().filter(|d| d["kind"] == "CustomResourceDefinition") {
-            schemas.extend(
-                crd_schemas(crd).map_err(|e| format!("{}: {e}", file.display()))?,
-            );
+        for crd in docs
+            .iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+        {
+            schemas.extend(crd_schemas(crd).map_err(|e| format!("{}: {e}", file.display()))?);
         }
     }
     if schemas.is_empty() {
@@ -152,7 +149,9 @@ fn build(schema: &Value) -> Result<jsonschema::Validator, String> {
 /// `spec` required and `status` taken out.
 fn strict_root(mut root: Value, api_version: &str, kind: &str) -> Result<Value, String> {
     strictify(&mut root);
-    let object = root.as_object_mut().ok_or("the root schema is not an object")?;
+    let object = root
+        .as_object_mut()
+        .ok_or("the root schema is not an object")?;
     object.insert("type".into(), json!("object"));
     object.insert("additionalProperties".into(), json!(false));
     let properties = object
@@ -160,7 +159,10 @@ fn strict_root(mut root: Value, api_version: &str, kind: &str) -> Result<Value, 
         .or_insert_with(|| json!({}))
         .as_object_mut()
         .ok_or("properties is not an object")?;
-    properties.insert("apiVersion".into(), json!({"type": "string", "enum": [api_version]}));
+    properties.insert(
+        "apiVersion".into(),
+        json!({"type": "string", "enum": [api_version]}),
+    );
     properties.insert("kind".into(), json!({"type": "string", "enum": [kind]}));
     // Its content is check_metadata's.
     properties.insert("metadata".into(), json!({"type": "object"}));
@@ -234,7 +236,11 @@ fn escape(key: &str) -> String {
 }
 
 fn at(pointer: &str) -> &str {
-    if pointer.is_empty() { "(root)" } else { pointer }
+    if pointer.is_empty() {
+        "(root)"
+    } else {
+        pointer
+    }
 }
 
 fn describe(e: &jsonschema::ValidationError<'_>) -> Vec<String> {
@@ -243,10 +249,14 @@ fn describe(e: &jsonschema::ValidationError<'_>) -> Vec<String> {
         ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
             .iter()
             .map(|field| {
-                format!(
-                    "{pointer}/{}: unknown field: the schema has no such property (the API server would drop it)",
-                    escape(field)
-                )
+                if pointer.is_empty() && field == "status" {
+                    "/status: unknown field: the controller's (status subresource), dropped on create".into()
+                } else {
+                    format!(
+                        "{pointer}/{}: unknown field: the schema has no such property (the API server would drop it)",
+                        escape(field)
+                    )
+                }
             })
             .collect(),
         ValidationErrorKind::Required { property } => {
@@ -267,7 +277,11 @@ fn unknown_type(
         return "(root): not an object".into();
     }
     let (Some(api_version), Some(kind)) = (api_version, kind) else {
-        let missing = if api_version.is_none() { "apiVersion" } else { "kind" };
+        let missing = if api_version.is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
         return format!("/{missing}: required, a string");
     };
     let kinds_of = |v: &str| -> Vec<&str> {
@@ -323,7 +337,9 @@ fn check_metadata(metadata: &Value, namespace_required: bool, errors: &mut Vec<S
         None => errors.push("/metadata/name: required".into()),
         Some(Value::String(name)) => {
             if let Err(why) = dns_subdomain(name) {
-                errors.push(format!("/metadata/name: {name:?} is not a DNS-1123 subdomain: {why}"));
+                errors.push(format!(
+                    "/metadata/name: {name:?} is not a DNS-1123 subdomain: {why}"
+                ));
             }
         }
         Some(other) => errors.push(format!("/metadata/name: {other} is not a string")),
@@ -333,7 +349,9 @@ fn check_metadata(metadata: &Value, namespace_required: bool, errors: &mut Vec<S
         None => {}
         Some(Value::String(ns)) => {
             if let Err(why) = dns_label(ns) {
-                errors.push(format!("/metadata/namespace: {ns:?} is not a DNS-1123 label: {why}"));
+                errors.push(format!(
+                    "/metadata/namespace: {ns:?} is not a DNS-1123 label: {why}"
+                ));
             }
         }
         Some(other) => errors.push(format!("/metadata/namespace: {other} is not a string")),
@@ -369,7 +387,10 @@ pub fn dns_label(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err(format!("{} characters, not 1 to 63", s.len()));
     }
-    if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Err("only lowercase letters, digits and '-'".into());
     }
     if s.starts_with('-') || s.ends_with('-') {
@@ -387,7 +408,10 @@ pub fn dns_subdomain(s: &str) -> Result<(), String> {
         if part.is_empty() {
             return Err("an empty part between dots".into());
         }
-        if !part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if !part
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err("only lowercase letters, digits, '-' and '.'".into());
         }
         if part.starts_with('-') || part.ends_with('-') {
@@ -499,7 +523,10 @@ mod tests {
         let doc = spec.remove("assumeRolePolicyDocument").unwrap();
         spec.insert("assumeRolePolicyDocumnt".into(), doc);
         let e = errors(&r);
-        assert!(has(&e, "/spec/assumeRolePolicyDocumnt: unknown field"), "{e:?}");
+        assert!(
+            has(&e, "/spec/assumeRolePolicyDocumnt: unknown field"),
+            "{e:?}"
+        );
         // And the real one is then missing.
         assert!(has(&e, "/spec/assumeRolePolicyDocument: required"), "{e:?}");
     }
@@ -510,7 +537,10 @@ mod tests {
         r["spec"]["policyRefs"][0]["from"]["nmae"] = json!("x");
         r["spec"]["tags"][0]["Key"] = json!("x");
         let e = errors(&r);
-        assert!(has(&e, "/spec/policyRefs/0/from/nmae: unknown field"), "{e:?}");
+        assert!(
+            has(&e, "/spec/policyRefs/0/from/nmae: unknown field"),
+            "{e:?}"
+        );
         assert!(has(&e, "/spec/tags/0/Key: unknown field"), "{e:?}");
     }
 
@@ -530,12 +560,24 @@ mod tests {
         let mut r = role();
         r["kind"] = json!("Roles");
         let e = errors(&r);
-        assert!(has(&e, "/kind: \"Roles\" is not a kind of iam.services.k8s.aws/v1alpha1"), "{e:?}");
+        assert!(
+            has(
+                &e,
+                "/kind: \"Roles\" is not a kind of iam.services.k8s.aws/v1alpha1"
+            ),
+            "{e:?}"
+        );
 
         let mut r = role();
         r["apiVersion"] = json!("iam.services.k8s.aws/v1");
         let e = errors(&r);
-        assert!(has(&e, "/apiVersion: \"iam.services.k8s.aws/v1\" does not serve Role"), "{e:?}");
+        assert!(
+            has(
+                &e,
+                "/apiVersion: \"iam.services.k8s.aws/v1\" does not serve Role"
+            ),
+            "{e:?}"
+        );
 
         let mut r = role();
         r.as_object_mut().unwrap().remove("kind");
@@ -551,7 +593,11 @@ mod tests {
 
         let mut r = role();
         r["spec"]["assumeRolePolicyDocument"] = json!({"Version": "2012-10-17"});
-        assert!(has(&errors(&r), "/spec/assumeRolePolicyDocument: "), "{:?}", errors(&r));
+        assert!(
+            has(&errors(&r), "/spec/assumeRolePolicyDocument: "),
+            "{:?}",
+            errors(&r)
+        );
 
         let association = json!({
             "apiVersion": "eks.services.k8s.aws/v1alpha1",
@@ -620,7 +666,10 @@ mod tests {
 
         let mut s = sa;
         s["apiVersion"] = json!("core/v1");
-        assert!(has(&errors(&s), "/apiVersion: \"core/v1\" does not serve ServiceAccount"));
+        assert!(has(
+            &errors(&s),
+            "/apiVersion: \"core/v1\" does not serve ServiceAccount"
+        ));
     }
 
     #[test]
