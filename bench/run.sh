@@ -11,7 +11,10 @@
 #   b) the same command again (nothing to do);
 #   c) `kubectl-amp_iam setup -n prometheus --mode pod-identity` on a fresh account, in
 #      a fresh moto (the eks-pod-identity-agent add-on installed) and a fresh cluster;
-#   d) the AWS guide's manual procedure with the aws CLI (bench/guide_procedure.sh),
+#   d) `kubectl-amp_iam setup -n prometheus` on a fresh cluster in a fresh moto whose
+#      account already holds 2,500 customer managed policies (bench/seed_policies.py,
+#      made directly against moto before the run, not through the proxy);
+#   e) the AWS guide's manual procedure with the aws CLI (bench/guide_procedure.sh),
 #      against a fresh moto.
 # Plus `kubectl-amp_iam --help` time, the setup's peak RSS and the stripped binary size.
 # bench/report.py turns the logs into BENCHMARKS.md.
@@ -75,7 +78,7 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 unset AWS_PROFILE AWS_ENDPOINT_URL KUBECONFIG
 
 # moto with cluster `demo` (its eks-pod-identity-agent add-on installed), and the
-# delaying proxy in front of it. Sets moto_pid, proxy_pid, proxy_url. The proxy appends
+# delaying proxy in front of it. Sets moto_pid, moto_url, proxy_pid, proxy_url. The proxy appends
 # to $out/calls.jsonl.
 start_aws() { # NAME
   local port
@@ -84,6 +87,7 @@ start_aws() { # NAME
     "$py" "$root/tests/support/moto_server.py" -H 127.0.0.1 -p "$port" \
     >"$out/moto-$1.log" 2>&1 &
   moto_pid=$!; pids+=("$moto_pid")
+  moto_url=http://127.0.0.1:$port
   "$py" "$root/bench/latency_proxy.py" --upstream "http://127.0.0.1:$port" --port 0 \
     --delay-ms "$delay_ms" --log "$out/calls.jsonl" >"$out/proxy-$1.log" 2>&1 &
   proxy_pid=$!; pids+=("$proxy_pid")
@@ -145,6 +149,16 @@ echo "==> fresh moto + proxy + Kubernetes API stand-in, for Pod Identity"
 start_aws pod-identity
 start_cluster pod-identity "$out/pod-identity"
 run_tool pod_identity "$out/pod-identity" --mode pod-identity
+stop_aws
+kill "$standin_pid" 2>/dev/null || true
+
+# --- the tool in a busy account: 2,500 local policies already there ----------
+echo "==> fresh moto + proxy + Kubernetes API stand-in, 2,500 local policies seeded"
+start_aws many-policies
+# Seeded directly against moto (not through the proxy), before the measured run.
+"$py" "$root/bench/seed_policies.py" --endpoint "$moto_url" --count 2500
+start_cluster many-policies "$out/many-policies"
+run_tool many_policies "$out/many-policies"
 stop_aws
 kill "$standin_pid" 2>/dev/null || true
 

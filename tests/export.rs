@@ -2,9 +2,9 @@
 //! back and validated strictly against the ACK CRDs (tests/fixtures/crds,
 //! through tests/support/crd_schema.rs). Every run here gives the account,
 //! cluster, region and (IRSA) issuer, so it must make no AWS call: AWS
-//! points at a port where nothing listens, there are no credentials and no
-//! kubeconfig, and `-v` (which logs every AWS and Kubernetes call) must log
-//! none.
+//! points at a port where nothing listens and there are no credentials nor
+//! kubeconfig, so any call fails the run (the control test shows it does);
+//! and with `-v` no call may be logged either.
 
 #[path = "support/crd_schema.rs"]
 mod crd_schema;
@@ -84,7 +84,8 @@ fn export_with(extra: &[&str]) -> Run {
     export(&args)
 }
 
-/// Succeeded, and `-v` logged no AWS or Kubernetes call.
+/// Succeeded, and `-v` logged no AWS or Kubernetes call (through the traced
+/// edges: a call elsewhere fails the run instead).
 fn assert_ok_without_calls(run: &Run) {
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
     for line in run.stderr.lines() {
@@ -603,6 +604,7 @@ fn without_the_issuer_irsa_needs_aws_and_fails_here() {
     ]);
     assert_ne!(run.code, 0, "stdout:\n{}", run.stdout);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("DescribeCluster"), "{}", run.stderr);
 }
 
 #[test]
@@ -643,6 +645,60 @@ fn tag_values_that_look_typed_stay_strings_in_yaml() {
             for (i, v) in values.iter().enumerate() {
                 assert_eq!(t.get(&format!("t{i}")).map(String::as_str), Some(*v), "{o}");
             }
+        }
+    }
+}
+
+/// Every string in `v` that starts with `arn:`, inside JSON documents held
+/// as strings too.
+fn arns(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.starts_with("arn:") => out.push(s.clone()),
+        Value::String(s) if s.starts_with('{') => {
+            if let Ok(doc) = serde_json::from_str::<Value>(s) {
+                arns(&doc, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| arns(x, out)),
+        Value::Object(m) => m.values().for_each(|x| arns(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_partition_reaches_every_arn() {
+    for extra in [&["ingest", "fargate"][..], &["--mode", "pod-identity"]] {
+        let mut args = vec![
+            "--account",
+            ACCOUNT,
+            "--partition",
+            "aws-cn",
+            "--cluster",
+            CLUSTER,
+            "--region",
+            "cn-north-1",
+            "-n",
+            NS,
+            "--oidc-issuer",
+            "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC",
+        ];
+        args.extend(extra);
+        let objects = stream(&export(&args));
+        check_common(&objects);
+        let mut found = Vec::new();
+        objects.iter().for_each(|o| arns(o, &mut found));
+        assert!(found.len() >= 2, "{found:?}");
+        for arn in &found {
+            assert!(arn.starts_with("arn:aws-cn:"), "{arn} in {extra:?}");
+        }
+        if extra.contains(&"fargate") {
+            assert!(
+                found
+                    .iter()
+                    .any(|a| a
+                        == "arn:aws-cn:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy"),
+                "{found:?}"
+            );
         }
     }
 }

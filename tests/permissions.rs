@@ -361,3 +361,18 @@ fn bad_account_or_partition_is_a_usage_error() {
         assert!(run.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn the_mode_flag_adds_pod_identity_grants_only_when_asked() {
+    let irsa = actions(&policy(&[]));
+    let pod_identity = actions(&policy(&["--mode", "pod-identity"]));
+    for a in [
+        "eks:CreatePodIdentityAssociation",
+        "eks:DescribeAddon",
+        "iam:PassRole",
+    ] {
+        assert!(pod_identity.contains(a), "{a} with --mode pod-identity");
+        assert!(!irsa.contains(a), "{a} not for IRSA");
+    }
+    assert!(irsa.is_subset(&pod_identity), "migrations need both");
+}

@@ -164,3 +164,28 @@ fn bad_names_are_usage_errors() {
         assert!(run.stdout.is_empty());
     }
 }
+
+#[test]
+fn pod_identity_values_carry_no_role_annotation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = values(
+        &tmp.path().join("none"),
+        &[
+            "--account",
+            "111122223333",
+            "--region",
+            "us-east-1",
+            "--mode",
+            "pod-identity",
+        ],
+    );
+    let v = yaml(&run);
+    let sa = &v["serviceAccounts"]["server"];
+    assert_eq!(sa["name"], "amp-iamproxy-ingest-service-account");
+    assert!(
+        sa["annotations"]
+            .as_object()
+            .is_none_or(|a| !a.contains_key(ROLE_ARN)),
+        "an IRSA annotation would win over Pod Identity: {sa}"
+    );
+}
