@@ -637,7 +637,7 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
             (account, workspace, None)
         }
         None => {
-            let aws = SdkAws::new(&config);
+            let aws = Traced(SdkAws::new(&config));
             let account = Account::of_caller(&aws.caller().await?);
             let found = values_workspace(&aws, a.workspace.as_deref(), &region, &account).await?;
             let url = found
@@ -709,7 +709,7 @@ async fn export_manifests(g: &GlobalArgs, a: &ExportArgs) -> Result<i32> {
         || matches!(workspace_ref, Some(WorkspaceRef::Alias { .. }));
     let (aws, region) = if needs_aws {
         let (config, region) = aws_config(g, region.as_deref(), &target.source).await?;
-        (Some(SdkAws::new(&config)), region)
+        (Some(Traced(SdkAws::new(&config))), region)
     } else {
         let region = region.ok_or_else(|| Error::TargetUnknown {
             what: "region",
@@ -839,7 +839,7 @@ fn unreachable_account() -> Result<Account> {
 /// else the region's only one (said on stderr); None when the region has
 /// none; a usage error when several could be meant.
 async fn values_workspace(
-    aws: &SdkAws,
+    aws: &impl Aws,
     wanted: Option<&str>,
     region: &str,
     account: &Account,

@@ -56,36 +56,21 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
                 pod_identity::AssociationFate::Deleted(i) => Some(i),
                 pod_identity::AssociationFate::Absent => None,
             };
-            match role {
-                None => {
-                    plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
-                    None
-                }
-                Some(r) if subject.state(&r.trust) == PodIdentityTrust::Missing => {
-                    plan.unchanged(
-                        Resource::Trust,
-                        &spec.role_name,
-                        kind,
-                        format!("does not trust {who} through Pod Identity"),
-                    );
-                    None
-                }
-                Some(r) => {
-                    let remaining = subject.remove_from(&r.trust);
-                    let what = format!("the Pod Identity trust for {who}");
-                    plan_role_removal(
-                        &mut plan,
-                        kind,
-                        &spec.role_name,
-                        r,
-                        remaining,
-                        &what,
-                        force,
-                        &[sa_step, association],
-                        &mut fates,
-                    )
-                }
-            }
+            remove_subject(
+                &mut plan,
+                Removal {
+                    kind,
+                    role_name: &spec.role_name,
+                    role,
+                    trusts: &|doc| subject.state(doc) != PodIdentityTrust::Missing,
+                    remaining: &|doc| subject.remove_from(doc),
+                    what: format!("the Pod Identity trust for {who}"),
+                    not_trusted: format!("does not trust {who} through Pod Identity"),
+                    force,
+                    after: &[sa_step, association],
+                },
+                &mut fates,
+            )
         } else {
             // The ServiceAccount first: pods stop being pointed at the role.
             let sa_step = match observed
@@ -143,36 +128,21 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
 
             // The role: this subject leaves its trust; a role left trusting nothing goes.
             let subject = observed.irsa_subject(ns, &spec.service_account);
-            match role {
-                None => {
-                    plan.unchanged(Resource::Role, &spec.role_name, kind, "does not exist");
-                    None
-                }
-                Some(r) if subject.state(&r.trust) == TrustState::Missing => {
-                    plan.unchanged(
-                        Resource::Trust,
-                        &spec.role_name,
-                        kind,
-                        format!("does not trust {who}"),
-                    );
-                    None
-                }
-                Some(r) => {
-                    let remaining = subject.remove_from(&r.trust);
-                    let what = format!("trust for {who}");
-                    plan_role_removal(
-                        &mut plan,
-                        kind,
-                        &spec.role_name,
-                        r,
-                        remaining,
-                        &what,
-                        force,
-                        &[sa_step],
-                        &mut fates,
-                    )
-                }
-            }
+            remove_subject(
+                &mut plan,
+                Removal {
+                    kind,
+                    role_name: &spec.role_name,
+                    role,
+                    trusts: &|doc| subject.state(doc) != TrustState::Missing,
+                    remaining: &|doc| subject.remove_from(doc),
+                    what: format!("trust for {who}"),
+                    not_trusted: format!("does not trust {who}"),
+                    force,
+                    after: &[sa_step],
+                },
+                &mut fates,
+            )
         };
 
         // The policy: ours, and attached to no role that stays.
@@ -266,6 +236,50 @@ pub fn teardown(desired: &Desired, observed: &Observed) -> Plan {
     plan_provider(&mut plan, desired, observed, &provider_arn, &fates);
     super::workspace::plan_workspace_removal(&mut plan, desired, observed);
     plan
+}
+
+/// One subject leaving a role's trust, in either mode.
+struct Removal<'a> {
+    kind: Option<Kind>,
+    role_name: &'a str,
+    role: Option<&'a ObservedRole>,
+    /// Whether a trust document trusts the subject.
+    trusts: &'a dyn Fn(&Value) -> bool,
+    /// The document without the subject.
+    remaining: &'a dyn Fn(&Value) -> Value,
+    what: String,
+    not_trusted: String,
+    force: bool,
+    after: &'a [Option<usize>],
+}
+
+/// The subject leaves the role's trust; a role left trusting nothing goes.
+fn remove_subject(
+    plan: &mut Plan,
+    r: Removal<'_>,
+    fates: &mut BTreeMap<String, RoleFate>,
+) -> Option<usize> {
+    match r.role {
+        None => {
+            plan.unchanged(Resource::Role, r.role_name, r.kind, "does not exist");
+            None
+        }
+        Some(role) if !(r.trusts)(&role.trust) => {
+            plan.unchanged(Resource::Trust, r.role_name, r.kind, r.not_trusted);
+            None
+        }
+        Some(role) => plan_role_removal(
+            plan,
+            r.kind,
+            r.role_name,
+            role,
+            (r.remaining)(&role.trust),
+            &r.what,
+            r.force,
+            r.after,
+            fates,
+        ),
+    }
 }
 
 fn skip_foreign(plan: &mut Plan, resource: Resource, name: &str, kind: Option<Kind>) {
