@@ -13,6 +13,16 @@ Examples:
   # only ingest, scoped to one AMP workspace, preview first
   kubectl amp-iam setup ingest -n prometheus --workspace ws-0123abcd-... --dry-run
 
+  # create the AMP workspace, and restart the pods that still lack the role
+  kubectl amp-iam setup -n prometheus --create-workspace prod --restart
+
+  # EKS Pod Identity instead of IRSA, or move existing ServiceAccounts to it
+  kubectl amp-iam setup -n prometheus --mode pod-identity --install-agent
+  kubectl amp-iam migrate -n prometheus --to pod-identity --dry-run
+
+  # the same as ACK manifests for GitOps
+  kubectl amp-iam export -n prometheus > amp-iam.yaml
+
   # the Fargate pod execution role for this cluster
   kubectl amp-iam setup fargate
 
