@@ -24,7 +24,8 @@ use crate::aws::{
     OidcProvider, PolicyEntities, PolicySummary, PolicyVersion, Role, RoleTrust, Tags, Workspace,
 };
 use crate::cluster::{
-    Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, Owner, Pod, Removal, ServiceAccount,
+    Cluster, FIELD_MANAGER, KubeError, KubeErrorKind, OWNER_KINDS, Owner, Pod, RESTARTABLE_KINDS,
+    Removal, ServiceAccount,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -1595,6 +1596,10 @@ impl Cluster for FakeCluster {
         kind: &str,
         name: &str,
     ) -> Result<Option<Owner>, KubeError> {
+        // As the real edge: other kinds are not read, and have no owner.
+        if !OWNER_KINDS.contains(&kind) {
+            return Ok(None);
+        }
         let plural = format!("{}s", kind.to_ascii_lowercase());
         let s = self.call("get", format!("{plural} {namespace}/{name}"))?;
         Ok(s.objects
@@ -1606,6 +1611,14 @@ impl Cluster for FakeCluster {
     async fn restart(&self, namespace: &str, owner: &Owner, at: &str) -> Result<(), KubeError> {
         let plural = format!("{}s", owner.kind.to_ascii_lowercase());
         let resource = format!("{plural} {namespace}/{}", owner.name);
+        if !RESTARTABLE_KINDS.contains(&owner.kind.as_str()) {
+            return Err(KubeError::new(
+                "patch",
+                resource,
+                KubeErrorKind::Invalid,
+                format!("a {} cannot be restarted", owner.kind),
+            ));
+        }
         let mut s = self.call("patch", resource.clone())?;
         let key = (
             namespace.to_string(),

@@ -10,7 +10,10 @@ use crate::arn::{self, Account};
 mod workloads;
 mod workspace;
 
-pub use workspace::WorkspaceState;
+pub use workspace::{
+    WorkspaceState, describe as describe_workspace, find as find_workspace,
+    resolve as resolve_workspace,
+};
 
 use crate::aws::{Addon, FargateSelector, PodIdentityAssociation};
 use crate::aws::{

@@ -795,6 +795,41 @@ fn subject_label(sub: &str) -> String {
 
 const WEB_IDENTITY: &str = "sts:assumerolewithwebidentity";
 
+/// Whether a statement grants `needed` (lower case), recording as risks what
+/// it grants besides the `expected` actions (a NotAction, or other actions),
+/// worded for `to_whom`. Shared by the IRSA and Pod Identity findings.
+pub(crate) fn action_reach(
+    st: &Value,
+    needed: &str,
+    expected: &[&str],
+    shown: &str,
+    to_whom: &str,
+    risks: &mut Vec<String>,
+) -> bool {
+    if let Some(not) = st.get("NotAction") {
+        risks.push(format!(
+            "allows every action but NotAction {} to {to_whom}",
+            bracketed(&string_set(Some(not)))
+        ));
+        return !string_set(Some(not))
+            .iter()
+            .any(|a| pattern_covers(&a.to_ascii_lowercase(), needed));
+    }
+    let covers = actions(st).iter().any(|a| pattern_covers(a, needed));
+    let beyond: Vec<String> = string_set(st.get("Action"))
+        .into_iter()
+        .filter(|a| !expected.iter().any(|e| a.eq_ignore_ascii_case(e)))
+        .collect();
+    if !beyond.is_empty() {
+        let how = if covers { "as well as" } else { "instead of" };
+        risks.push(format!(
+            "allows {} {how} {shown} to {to_whom}",
+            beyond.join(", ")
+        ));
+    }
+    covers
+}
+
 impl IrsaSubject {
     /// The findings for one Allow statement (`index` 0-based) of `doc`; with
     /// `also_allowed`, Pod Identity is judged against that subject instead of
@@ -830,29 +865,14 @@ impl IrsaSubject {
             return risks;
         }
         // What the statement allows our provider's tokens to do.
-        let web_identity = if let Some(not) = st.get("NotAction") {
-            risks.push(format!(
-                "allows every action but NotAction {} to the cluster's ServiceAccounts",
-                bracketed(&string_set(Some(not)))
-            ));
-            !string_set(Some(not))
-                .iter()
-                .any(|a| pattern_covers(&a.to_ascii_lowercase(), WEB_IDENTITY))
-        } else {
-            let covers = actions(st).iter().any(|a| pattern_covers(a, WEB_IDENTITY));
-            let beyond: Vec<String> = string_set(st.get("Action"))
-                .into_iter()
-                .filter(|a| !a.eq_ignore_ascii_case(WEB_IDENTITY))
-                .collect();
-            if !beyond.is_empty() {
-                let how = if covers { "as well as" } else { "instead of" };
-                risks.push(format!(
-                    "allows {} {how} sts:AssumeRoleWithWebIdentity to the cluster's ServiceAccounts",
-                    beyond.join(", ")
-                ));
-            }
-            covers
-        };
+        let web_identity = action_reach(
+            st,
+            WEB_IDENTITY,
+            &[WEB_IDENTITY],
+            "sts:AssumeRoleWithWebIdentity",
+            "the cluster's ServiceAccounts",
+            &mut risks,
+        );
         if !web_identity {
             return risks;
         }

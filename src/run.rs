@@ -10,7 +10,7 @@ use crate::cluster::kube::KubeCluster;
 use crate::error::{Error, Result, exit};
 use crate::observe::{self, Extras as ObserveExtras};
 use crate::output::{self, Extras, Format};
-use crate::plan::{self, Plan, Resource, Status, WorkspaceSummary};
+use crate::plan::{self, Plan, Resource, StaleWorkload, Status, WorkspaceSummary};
 use crate::progress::with_progress;
 use crate::recipe::{
     Desired, ExpectedAccount, Identity, IdentityMode, IrsaSpec, Kind, NameOverrides, OWN_TAG_KEYS,
@@ -638,8 +638,17 @@ async fn print_values(g: &GlobalArgs, a: &ValuesArgs) -> Result<i32> {
         }
         None => {
             let aws = Traced(SdkAws::new(&config));
-            let account = Account::of_caller(&aws.caller().await?);
-            let found = values_workspace(&aws, a.workspace.as_deref(), &region, &account).await?;
+            let wanted = a
+                .workspace
+                .as_deref()
+                .map(|w| WorkspaceRef::parse(w, false));
+            // The caller and the workspaces in one round: neither needs the other.
+            let (caller, found) = futures::try_join!(
+                async { Ok::<_, Error>(aws.caller().await?) },
+                lookup_workspaces(&aws, wanted.as_ref()),
+            )?;
+            let account = Account::of_caller(&caller);
+            let found = values_workspace(&aws, wanted.as_ref(), found, &region, &account).await?;
             let url = found
                 .as_ref()
                 .and_then(|w| WorkspaceSummary::of(w).remote_write_url);
@@ -718,39 +727,42 @@ async fn export_manifests(g: &GlobalArgs, a: &ExportArgs) -> Result<i32> {
         })?;
         (None, region)
     };
-    let account = match (&a.account, &aws) {
-        (Some(id), _) => Account {
-            id: id.clone(),
-            partition: a.partition.clone(),
+    // The caller and the cluster in one round: neither needs the other.
+    let (account, described) = futures::try_join!(
+        async {
+            match (&a.account, &aws) {
+                (Some(id), _) => Ok(Account {
+                    id: id.clone(),
+                    partition: a.partition.clone(),
+                }),
+                (None, Some(aws)) => Ok(Account::of_caller(&aws.caller().await?)),
+                // needs_aws holds whenever --account is missing.
+                (None, None) => Err(Error::Usage(
+                    "pass --account, or let the tool read it from AWS".into(),
+                )),
+            }
         },
-        (None, Some(aws)) => Account::of_caller(&aws.caller().await?),
-        (None, None) => unreachable_account()?,
-    };
-    let cluster_arn = format!(
-        "arn:{}:eks:{region}:{}:cluster/{}",
-        account.partition, account.id, target.cluster
-    );
-    let cluster = match (&a.oidc_issuer, &aws, needs_issuer) {
-        (Some(issuer), _, _) => EksCluster {
-            name: target.cluster.clone(),
-            arn: cluster_arn,
-            issuer: Some(issuer.clone()),
-            status: "ACTIVE".into(),
-            endpoint: None,
+        async {
+            match (&aws, needs_issuer) {
+                (Some(aws), true) => Ok::<_, Error>(Some(aws.cluster(&target.cluster).await?)),
+                _ => Ok(None),
+            }
         },
-        (None, Some(aws), true) => {
-            aws.cluster(&target.cluster)
-                .await?
-                .ok_or_else(|| Error::ClusterNotFound {
-                    cluster: target.cluster.clone(),
-                    region: region.clone(),
-                    account: account.id.clone(),
-                })?
-        }
-        _ => EksCluster {
+    )?;
+    let cluster = match described {
+        Some(found) => found.ok_or_else(|| Error::ClusterNotFound {
+            cluster: target.cluster.clone(),
+            region: region.clone(),
+            account: account.id.clone(),
+        })?,
+        // Given, or not needed (Pod Identity): only the ARN, from its parts.
+        None => EksCluster {
             name: target.cluster.clone(),
-            arn: cluster_arn,
-            issuer: None,
+            arn: format!(
+                "arn:{}:eks:{region}:{}:cluster/{}",
+                account.partition, account.id, target.cluster
+            ),
+            issuer: a.oidc_issuer.clone(),
             status: "ACTIVE".into(),
             endpoint: None,
         },
@@ -784,33 +796,17 @@ async fn export_manifests(g: &GlobalArgs, a: &ExportArgs) -> Result<i32> {
             endpoint: None,
             tags: Default::default(),
         })),
-        Some(WorkspaceRef::Alias { alias, .. }) => {
+        Some(alias @ WorkspaceRef::Alias { .. }) => {
             let found = match &aws {
-                Some(aws) => aws.workspaces(Some(alias)).await?,
+                Some(aws) => observe::find_workspace(aws, alias).await?,
                 None => Vec::new(),
             };
-            match found.as_slice() {
-                [one] => Some(observe::WorkspaceState::Found(one.clone())),
-                [] => {
-                    return Err(Error::WorkspaceNotFound {
-                        what: format!("alias {alias:?}"),
-                        region: region.clone(),
-                        account: account.id.clone(),
-                    });
-                }
-                many => {
-                    return Err(Error::WorkspaceAmbiguous {
-                        alias: alias.clone(),
-                        region: region.clone(),
-                        count: many.len(),
-                        ids: many
-                            .iter()
-                            .map(|w| w.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-            }
+            Some(observe::resolve_workspace(
+                alias,
+                found,
+                &region,
+                &account.id,
+            )?)
         }
         None => None,
     };
@@ -828,71 +824,55 @@ async fn export_manifests(g: &GlobalArgs, a: &ExportArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// Unreachable by construction (no --account means AWS is read); an error, not a panic.
-fn unreachable_account() -> Result<Account> {
-    Err(Error::Usage(
-        "pass --account, or let the tool read it from AWS".into(),
-    ))
-}
-
 /// The workspace for `values`: the one `--workspace` names (by id or alias),
 /// else the region's only one (said on stderr); None when the region has
 /// none; a usage error when several could be meant.
+/// The workspaces `values` chooses from: the one `--workspace` names, else
+/// every workspace of the region.
+async fn lookup_workspaces(
+    aws: &impl Aws,
+    wanted: Option<&WorkspaceRef>,
+) -> Result<Vec<Workspace>> {
+    match wanted {
+        Some(wanted) => observe::find_workspace(aws, wanted).await,
+        None => Ok(aws.workspaces(None).await?),
+    }
+}
+
 async fn values_workspace(
     aws: &impl Aws,
-    wanted: Option<&str>,
+    wanted: Option<&WorkspaceRef>,
+    found: Vec<Workspace>,
     region: &str,
     account: &Account,
 ) -> Result<Option<Workspace>> {
-    let found = match wanted.map(|w| WorkspaceRef::parse(w, false)) {
-        Some(WorkspaceRef::Id(id)) => aws.workspace(&id).await?.into_iter().collect(),
-        Some(WorkspaceRef::Alias { alias, .. }) => aws.workspaces(Some(&alias)).await?,
-        None => aws.workspaces(None).await?,
-    };
-    let chosen = match (found.as_slice(), wanted) {
-        ([], None) => return Ok(None),
-        ([], Some(w)) => {
-            return Err(Error::WorkspaceNotFound {
-                what: WorkspaceRef::parse(w, false).describe(),
-                region: region.to_string(),
-                account: account.id.clone(),
-            });
-        }
-        ([one], wanted) => {
-            if wanted.is_none() {
+    // Named: resolved as setup resolves it.
+    let state = match wanted {
+        Some(wanted) => observe::resolve_workspace(wanted, found, region, &account.id)?,
+        None => match found.as_slice() {
+            [] => return Ok(None),
+            [one] => {
                 eprintln!(
                     "note: no --workspace: using {}, the only AMP workspace in {region}",
-                    one.alias
-                        .as_ref()
-                        .map(|a| format!("{} ({a})", one.id))
-                        .unwrap_or_else(|| one.id.clone())
+                    one.label()
                 );
+                observe::WorkspaceState::Found(one.clone())
             }
-            one.clone()
-        }
-        (many, wanted) => {
-            let listed: Vec<String> = many
-                .iter()
-                .map(|w| match &w.alias {
-                    Some(a) => format!("{} ({a})", w.id),
-                    None => w.id.clone(),
-                })
-                .collect();
-            return Err(Error::Usage(format!(
-                "{} AMP workspaces in {region}{}: {}. Pass --workspace with one of their ids",
-                many.len(),
-                wanted
-                    .map(|w| format!(" have alias {w:?}"))
-                    .unwrap_or_default(),
-                listed.join(", ")
-            )));
-        }
+            many => {
+                let listed: Vec<String> = many.iter().map(Workspace::label).collect();
+                return Err(Error::Usage(format!(
+                    "{} AMP workspaces in {region}: {}. Pass --workspace with one of their ids",
+                    many.len(),
+                    listed.join(", ")
+                )));
+            }
+        },
     };
     // Summaries have no endpoint: describe the one chosen.
-    Ok(Some(match chosen.endpoint {
-        Some(_) => chosen,
-        None => aws.workspace(&chosen.id).await?.unwrap_or(chosen),
-    }))
+    match observe::describe_workspace(aws, state).await? {
+        observe::WorkspaceState::Found(w) => Ok(Some(w)),
+        observe::WorkspaceState::ToCreate { .. } => Ok(None),
+    }
 }
 
 /// The AWS configuration (`--profile`, the standard chain) and the region:
@@ -946,28 +926,16 @@ fn fix_command(g: &GlobalArgs, kinds: &[Kind], plan: &Plan) -> String {
             cmd.push_str(" --mode pod-identity");
         }
     }
-    if let Some(ws) = &found_workspace(plan) {
+    if let Some(ws) = plan.workspace.as_ref().and_then(|w| w.id.as_ref()) {
         cmd.push_str(&format!(" --workspace {ws}"));
     }
     if !plan.refusals.is_empty() {
         cmd.push_str(" --overwrite");
     }
-    if plan
-        .workloads
-        .iter()
-        .any(|w| RESTARTABLE_KINDS.contains(&w.kind.as_str()))
-    {
+    if plan.workloads.iter().any(StaleWorkload::restartable) {
         cmd.push_str(" --restart");
     }
     cmd
-}
-
-/// Workload kinds `setup --restart` restarts.
-const RESTARTABLE_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
-
-/// The workspace id the status found, for the fix command.
-fn found_workspace(plan: &Plan) -> Option<String> {
-    plan.workspace.as_ref().and_then(|w| w.id.clone())
 }
 
 /// Next steps after an applied setup.
@@ -986,7 +954,7 @@ fn hints(plan: &Plan) -> Vec<String> {
         .workloads
         .iter()
         .filter(|w| w.action == "none")
-        .map(|w| format!("{}/{}", w.kind.to_ascii_lowercase(), w.name))
+        .map(StaleWorkload::id)
         .collect();
     if !waiting.is_empty() {
         out.push(format!(

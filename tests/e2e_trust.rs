@@ -17,10 +17,6 @@ use serde_json::{Value, json};
 
 const OTHER_ACCOUNT: &str = "111122223333";
 
-fn no_writes(env: &Env) -> Vec<String> {
-    env.aws_writes()
-}
-
 // ---------------------------------------------------------------------------
 // 1. The wrong account
 
@@ -44,7 +40,7 @@ async fn credentials_for_another_account_than_the_context_are_refused_before_any
     ] {
         assert!(out.stderr.contains(needle), "{needle:?} in {out:?}");
     }
-    assert_eq!(no_writes(&env), Vec::<String>::new());
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
     assert_eq!(env.kube.writes().await, 0);
 
     // The same with -o json: one document naming the error.
@@ -57,7 +53,7 @@ async fn credentials_for_another_account_than_the_context_are_refused_before_any
     // status and teardown refuse the same way.
     assert_eq!(env.run(&["status"]).await.code, 4);
     assert_eq!(env.run(&["teardown"]).await.code, 4);
-    assert_eq!(no_writes(&env), Vec::<String>::new());
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -229,7 +225,7 @@ async fn a_foreign_policy_shared_with_other_roles_is_refused_and_overwrite_clean
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("role billing-exporter"), "{out:?}");
     assert!(out.stderr.contains("--overwrite"), "{out:?}");
-    assert_eq!(no_writes(&env), Vec::<String>::new());
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
     assert_eq!(env.kube.writes().await, 0);
 
     let status = env.run(&["status", "ingest", "-o", "json"]).await;
@@ -303,7 +299,7 @@ async fn bad_tags_and_boundaries_fail_with_exit_2_before_any_call() {
         .await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("no-such-boundary"), "{out:?}");
-    assert_eq!(no_writes(&env), Vec::<String>::new());
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
     assert_eq!(env.kube.writes().await, 0);
 }
 
@@ -451,7 +447,7 @@ async fn a_trust_over_the_default_quota_is_refused_naming_the_accounts_quota() {
     assert!(out.stderr.contains("quota of 2048"), "{out:?}");
     assert!(out.stderr.contains("Role trust policy length"), "{out:?}");
     assert!(env.aws_calls().iter().any(|c| c == "GetAccountSummary"));
-    assert_eq!(no_writes(&env), Vec::<String>::new());
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -130,6 +130,16 @@ pub struct FargateSelector {
     pub labels: Tags,
 }
 
+impl Workspace {
+    /// How people name it: `ws-… (alias)`, or the id alone.
+    pub fn label(&self) -> String {
+        match &self.alias {
+            Some(a) => format!("{} ({a})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
 /// A role about to be created.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewRole {

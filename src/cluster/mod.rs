@@ -23,6 +23,17 @@ pub struct ServiceAccount {
     pub annotation_times: BTreeMap<String, String>,
 }
 
+/// Kinds [`Cluster::owner_of`] reads; others have no owner to walk up to.
+pub const OWNER_KINDS: [&str; 5] = [
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+];
+/// Kinds [`Cluster::restart`] restarts (what `kubectl rollout restart` takes).
+pub const RESTARTABLE_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
 /// A workload's owner reference (the controller), e.g. `ReplicaSet prometheus-server-5d9f`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Owner {

@@ -17,7 +17,7 @@ pub enum WorkspaceState {
 }
 
 /// Round one.
-pub(super) async fn find<A: Aws>(aws: &A, wanted: &WorkspaceRef) -> Result<Vec<Workspace>> {
+pub async fn find<A: Aws>(aws: &A, wanted: &WorkspaceRef) -> Result<Vec<Workspace>> {
     Ok(match wanted {
         WorkspaceRef::Id(id) => aws.workspace(id).await?.into_iter().collect(),
         WorkspaceRef::Alias { alias, .. } => aws.workspaces(Some(alias)).await?,
@@ -26,7 +26,7 @@ pub(super) async fn find<A: Aws>(aws: &A, wanted: &WorkspaceRef) -> Result<Vec<W
 
 /// Exactly one workspace, or none to create; else a usage error (exit 2)
 /// before anything is written.
-pub(super) fn resolve(
+pub fn resolve(
     wanted: &WorkspaceRef,
     found: Vec<Workspace>,
     region: &str,
@@ -66,11 +66,12 @@ pub(super) fn resolve(
 }
 
 /// Round two: the endpoint and status of a workspace found by alias.
-pub(super) async fn describe<A: Aws>(aws: &A, state: WorkspaceState) -> Result<WorkspaceState> {
+pub async fn describe<A: Aws>(aws: &A, state: WorkspaceState) -> Result<WorkspaceState> {
     match state {
         WorkspaceState::Found(w) if w.endpoint.is_none() => {
             let described = aws.workspace(&w.id).await?;
-            // Deleted between the two reads: say so as not found.
+            // Deleted between the two reads: keep the summary (its status and
+            // ARN still name it; only the endpoint is unknown).
             Ok(WorkspaceState::Found(described.unwrap_or(w)))
         }
         other => Ok(other),

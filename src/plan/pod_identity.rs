@@ -6,7 +6,7 @@
 //! association or annotation), then takes the old one away, so every step
 //! can be interrupted and the next run finishes the job.
 
-use super::setup::{Before, checked_trust, judge_role, new_role, plan_attachment};
+use super::setup::{Before, checked_trust, create_kind_role, judge_role, plan_attachment};
 use super::workloads::{self, Annotation};
 use super::{Action, KindSummary, Op, Plan, Resource, TrustGrant, service_account};
 use crate::observe::{Observed, ObservedRole};
@@ -78,31 +78,18 @@ pub(super) fn plan_kind(
                     before.provider,
                 )
             };
-            let Some(trust) =
-                checked_trust(plan, observed, &spec.role_name, spec.kind, doc.clone())
-            else {
+            let Some(step) = create_kind_role(
+                plan,
+                desired,
+                observed,
+                spec,
+                doc.clone(),
+                grant,
+                detail,
+                after,
+            ) else {
                 return;
             };
-            let step = plan.push(
-                Resource::Role,
-                &spec.role_name,
-                kind,
-                Action::Create,
-                detail,
-                Some(Op::CreateRole {
-                    role: new_role(
-                        desired,
-                        &spec.role_name,
-                        trust,
-                        format!(
-                            "AMP {} for {who} on EKS cluster {}",
-                            spec.kind, desired.cluster
-                        ),
-                    ),
-                    grant,
-                }),
-                &[after],
-            );
             (Some(step), None, doc)
         }
         Some(role) => {

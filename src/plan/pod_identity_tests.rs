@@ -220,3 +220,66 @@ fn teardown_keeps_a_role_that_someone_elses_association_binds() {
         plan.warnings
     );
 }
+
+#[test]
+fn pods_are_judged_by_what_pod_identity_injects() {
+    use crate::cluster::{Owner, Pod};
+    let world = with_agent();
+    let d = pod_identity(options());
+    world.apply(&world.setup(&d));
+    let pod = |name: &str, container_credentials: bool, role: Option<&str>| Pod {
+        name: name.into(),
+        service_account: INGEST_SA.into(),
+        owner: Some(Owner {
+            kind: "StatefulSet".into(),
+            name: name.into(),
+        }),
+        role_arn_env: role.map(str::to_string),
+        container_credentials,
+        ..Pod::default()
+    };
+    world.k8s.put_object(NS, "StatefulSet", "fine", None);
+    world.k8s.put_pod(NS, pod("fine", true, None));
+    world
+        .k8s
+        .put_pod(NS, pod("irsa", true, Some(INGEST_ROLE_ARN)));
+    world.k8s.put_pod(NS, pod("bare", false, None));
+    let plan = world.setup(&d);
+    let reasons: Vec<(String, String)> = plan
+        .workloads
+        .iter()
+        .map(|w| (w.name.clone(), w.reason.clone()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "the injected pod is fine: {reasons:?}");
+    let reason = |n: &str| &reasons.iter().find(|(w, _)| w == n).unwrap().1;
+    assert!(
+        reason("irsa").contains("IRSA's AWS_ROLE_ARN"),
+        "{reasons:?}"
+    );
+    assert!(
+        reason("bare").contains("without Pod Identity credentials"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn the_fake_cluster_restarts_and_walks_only_what_the_real_edge_does() {
+    use crate::cluster::{Cluster, KubeErrorKind, Owner};
+    let world = World::fresh();
+    world.k8s.put_object(NS, "Job", "backfill", None);
+    let job = Owner {
+        kind: "Job".into(),
+        name: "backfill".into(),
+    };
+    let err = block_on(world.k8s.restart(NS, &job, "2024-01-01T00:00:00Z")).unwrap_err();
+    assert_eq!(err.kind, KubeErrorKind::Invalid);
+    world.k8s.clear_calls();
+    assert_eq!(
+        block_on(world.k8s.owner_of(NS, "CronJob", "nightly")).unwrap(),
+        None
+    );
+    assert!(
+        world.k8s.calls().is_empty(),
+        "a kind the edge does not read sends nothing"
+    );
+}

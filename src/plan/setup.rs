@@ -143,6 +143,43 @@ pub(super) fn checked_trust(
     None
 }
 
+/// The role of an IRSA-style kind, created with `trust` (size-checked; None
+/// after a refusal). Both modes, and migrations, create it this way.
+#[allow(clippy::too_many_arguments)] // the fields of one change
+pub(super) fn create_kind_role(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    spec: &IrsaSpec,
+    trust: Value,
+    grant: TrustGrant,
+    detail: String,
+    after: Option<usize>,
+) -> Option<usize> {
+    let who = format!("{}/{}", desired.namespace, spec.service_account);
+    let trust = checked_trust(plan, observed, &spec.role_name, spec.kind, trust)?;
+    Some(plan.push(
+        Resource::Role,
+        &spec.role_name,
+        Some(spec.kind),
+        Action::Create,
+        detail,
+        Some(Op::CreateRole {
+            role: new_role(
+                desired,
+                &spec.role_name,
+                trust,
+                format!(
+                    "AMP {} for {who} on EKS cluster {}",
+                    spec.kind, desired.cluster
+                ),
+            ),
+            grant,
+        }),
+        &[after],
+    ))
+}
+
 pub(super) fn new_role(
     desired: &Desired,
     name: &str,
@@ -209,35 +246,19 @@ fn plan_irsa(
         .unwrap_or_else(|| account.role(&desired.options.role_path, &spec.role_name));
     let role_step = match observed_role {
         None => {
-            let Some(trust) = checked_trust(
+            let Some(step) = create_kind_role(
                 plan,
+                desired,
                 observed,
-                &spec.role_name,
-                spec.kind,
+                spec,
                 subject.trust_policy(),
+                TrustGrant::Irsa(subject.clone()),
+                format!("trusted by {who} (sub and aud)"),
+                provider,
             ) else {
                 return;
             };
-            Some(plan.push(
-                Resource::Role,
-                &spec.role_name,
-                kind,
-                Action::Create,
-                format!("trusted by {who} (sub and aud)"),
-                Some(Op::CreateRole {
-                    role: new_role(
-                        desired,
-                        &spec.role_name,
-                        trust,
-                        format!(
-                            "AMP {} for {who} on EKS cluster {}",
-                            spec.kind, desired.cluster
-                        ),
-                    ),
-                    grant: TrustGrant::Irsa(subject.clone()),
-                }),
-                &[provider],
-            ))
+            Some(step)
         }
         Some(role) => {
             plan.unchanged(Resource::Role, &spec.role_name, kind, "exists");

@@ -5,14 +5,11 @@
 //! restarts exactly those workloads, after the annotation is in place.
 
 use super::{Action, Op, Plan, Resource};
-use crate::cluster::{Owner, Pod};
+use crate::cluster::{Owner, Pod, RESTARTABLE_KINDS};
 use crate::observe::Observed;
 use crate::recipe::{Desired, IdentityMode, IrsaSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// Kinds `kubectl rollout restart` restarts.
-const RESTARTABLE: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 
 /// A workload with pods that run a recipe ServiceAccount without its role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +34,11 @@ impl StaleWorkload {
     /// One line for people.
     pub fn line(&self) -> String {
         format!("{}: {}", self.id(), self.reason)
+    }
+
+    /// `setup --restart` can restart it (as `kubectl rollout restart` does).
+    pub fn restartable(&self) -> bool {
+        RESTARTABLE_KINDS.contains(&self.kind.as_str())
     }
 }
 
@@ -139,7 +141,7 @@ pub(super) fn plan_workloads(
                 )
             }
         };
-        let restartable = RESTARTABLE.contains(&owner.kind.as_str());
+        let restartable = RESTARTABLE_KINDS.contains(&owner.kind.as_str());
         // A restart does not help pods the webhook never mutates.
         let (action, op) = match () {
             _ if !desired.options.restart || why == Why::NotInjected => ("none", None),

@@ -63,7 +63,7 @@ pub(super) fn plan_workspace(
         None => ("*".to_string(), None),
         Some(WorkspaceState::Found(w)) => {
             plan.workspace = Some(WorkspaceSummary::of(w));
-            let name = workspace_name(w);
+            let name = w.label();
             if w.status == "ACTIVE" {
                 plan.unchanged(Resource::Workspace, &name, None, "ACTIVE");
             } else {
@@ -130,7 +130,7 @@ pub(super) fn plan_workspace_removal(plan: &mut Plan, desired: &Desired, observe
         }
     };
     plan.workspace = Some(WorkspaceSummary::of(w));
-    let name = workspace_name(w);
+    let name = w.label();
     if !desired.options.include_workspace {
         plan.unchanged(
             Resource::Workspace,
@@ -158,12 +158,5 @@ pub(super) fn plan_workspace_removal(plan: &mut Plan, desired: &Desired, observe
             Some(Op::DeleteWorkspace { id: w.id.clone() }),
             &[],
         );
-    }
-}
-
-fn workspace_name(w: &Workspace) -> String {
-    match &w.alias {
-        Some(a) => format!("{} ({a})", w.id),
-        None => w.id.clone(),
     }
 }

@@ -9,7 +9,7 @@
 //! so its absence widens nothing, whether or not the cluster ARN is pinned.
 
 use super::{
-    IrsaSubject, Match, SubScope, TrustFinding, VERSION, actions, bracketed, constraints,
+    IrsaSubject, Match, SubScope, TrustFinding, VERSION, action_reach, actions, constraints,
     glob_match, is_allow, named, pattern_covers, principal_risks, statements, string_set,
     sub_scope, with_statements,
 };
@@ -314,31 +314,14 @@ impl PodIdentitySubject {
         if !names_pod_identity(st) {
             return risks;
         }
-        let assumes = if let Some(not) = st.get("NotAction") {
-            risks.push(format!(
-                "allows every action but NotAction {} to Pod Identity associations",
-                bracketed(&string_set(Some(not)))
-            ));
-            !string_set(Some(not))
-                .iter()
-                .any(|a| pattern_covers(&a.to_ascii_lowercase(), ASSUME_ROLE))
-        } else {
-            let covers = actions(st).iter().any(|a| pattern_covers(a, ASSUME_ROLE));
-            let beyond: Vec<String> = string_set(st.get("Action"))
-                .into_iter()
-                .filter(|a| {
-                    !a.eq_ignore_ascii_case(ASSUME_ROLE) && !a.eq_ignore_ascii_case(TAG_SESSION)
-                })
-                .collect();
-            if !beyond.is_empty() {
-                let how = if covers { "as well as" } else { "instead of" };
-                risks.push(format!(
-                    "allows {} {how} sts:AssumeRole and sts:TagSession to Pod Identity associations",
-                    beyond.join(", ")
-                ));
-            }
-            covers
-        };
+        let assumes = action_reach(
+            st,
+            ASSUME_ROLE,
+            &[ASSUME_ROLE, TAG_SESSION],
+            "sts:AssumeRole and sts:TagSession",
+            "Pod Identity associations",
+            &mut risks,
+        );
         // Without AssumeRole the service gets no credentials from it; a
         // statement ruling our account out applies to no association that
         // can name the role.
