@@ -6,7 +6,7 @@
 //! association or annotation), then takes the old one away, so every step
 //! can be interrupted and the next run finishes the job.
 
-use super::setup::{Before, checked_trust, create_kind_role, judge_role, plan_attachment};
+use super::setup::{Before, create_kind_role, judge_role, plan_attachment, update_trust};
 use super::workloads::{self, Annotation};
 use super::{Action, KindSummary, Op, Plan, Resource, TrustGrant, service_account};
 use crate::observe::{Observed, ObservedRole};
@@ -299,23 +299,18 @@ fn add_trust(
             ),
         }
     };
-    let Some(document) = checked_trust(plan, observed, &spec.role_name, spec.kind, added.clone())
-    else {
-        return (role.trust.clone(), None);
-    };
-    let step = plan.push(
-        Resource::Trust,
+    match update_trust(
+        plan,
+        observed,
         &spec.role_name,
-        kind,
-        Action::Update,
+        spec.kind,
+        added.clone(),
         detail,
-        Some(Op::UpdateTrust {
-            role: spec.role_name.clone(),
-            document,
-        }),
-        &[after],
-    );
-    (added, Some(step))
+        after,
+    ) {
+        Some(step) => (added, Some(step)),
+        None => (role.trust.clone(), None),
+    }
 }
 
 /// The association of the ServiceAccount: created (tagged as the tool's),

@@ -143,6 +143,31 @@ pub(super) fn checked_trust(
     None
 }
 
+/// A role's new trust, size-checked (None after a refusal), written after `after`.
+pub(super) fn update_trust(
+    plan: &mut Plan,
+    observed: &Observed,
+    role_name: &str,
+    kind: Kind,
+    document: Value,
+    detail: String,
+    after: Option<usize>,
+) -> Option<usize> {
+    let document = checked_trust(plan, observed, role_name, kind, document)?;
+    Some(plan.push(
+        Resource::Trust,
+        role_name,
+        Some(kind),
+        Action::Update,
+        detail,
+        Some(Op::UpdateTrust {
+            role: role_name.to_string(),
+            document,
+        }),
+        &[after],
+    ))
+}
+
 /// The role of an IRSA-style kind, created with `trust` (size-checked; None
 /// after a refusal). Both modes, and migrations, create it this way.
 #[allow(clippy::too_many_arguments)] // the fields of one change
@@ -568,25 +593,15 @@ fn plan_irsa_trust(
             format!("add trust for {who} (keeping {others} existing statement(s))")
         }
     };
-    let document = checked_trust(
+    update_trust(
         plan,
         observed,
         &spec.role_name,
         spec.kind,
         subject.add_to(&role.trust),
-    )?;
-    Some(plan.push(
-        Resource::Trust,
-        &spec.role_name,
-        kind,
-        Action::Update,
         detail,
-        Some(Op::UpdateTrust {
-            role: spec.role_name.clone(),
-            document,
-        }),
-        &[provider],
-    ))
+        provider,
+    )
 }
 
 fn plan_fargate(plan: &mut Plan, desired: &Desired, observed: &Observed, spec: &FargateSpec) {
@@ -767,17 +782,13 @@ fn plan_fargate_trust(
             return None;
         }
     };
-    let document = checked_trust(plan, observed, role_name, Kind::Fargate, document)?;
-    Some(plan.push(
-        Resource::Trust,
+    update_trust(
+        plan,
+        observed,
         role_name,
-        kind,
-        Action::Update,
+        Kind::Fargate,
+        document,
         detail,
-        Some(Op::UpdateTrust {
-            role: role_name.to_string(),
-            document,
-        }),
-        &[],
-    ))
+        None,
+    )
 }
