@@ -12,21 +12,69 @@ use crate::policy;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// How long to keep retrying IAM's eventual-consistency rejections (a
     /// just-created OIDC provider or role that IAM does not see yet).
     pub consistency_window: Duration,
+    /// A fleet run: the writes several clusters' plans share, made once.
+    pub shared: Option<SharedWrites>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             consistency_window: Duration::from_secs(30),
+            shared: None,
         }
+    }
+}
+
+/// What a shared write answered: done (with the workspace a CreateWorkspace
+/// made), or its error's message.
+type SharedResult = std::result::Result<Option<Workspace>, String>;
+
+/// The writes a fleet run makes once for several clusters (the same policy,
+/// workspace or provider written the same way by each): the first cluster
+/// to reach one makes it, the others wait for its answer and report that.
+#[derive(Debug, Clone, Default)]
+pub struct SharedWrites {
+    /// Each shared write, by [`SharedWrites::key`], with its answer once made.
+    cells: Rc<RefCell<HashMap<String, Rc<OnceCell<SharedResult>>>>>,
+}
+
+impl SharedWrites {
+    /// The identity of a write in `scope` (account, and region for AMP):
+    /// the op itself, without the cluster tag that names whichever cluster
+    /// happened to make it.
+    pub fn key(scope: &str, op: &Op) -> String {
+        let mut op = op.clone();
+        let tags = match &mut op {
+            Op::CreateOidcProvider { tags, .. }
+            | Op::CreatePolicy { tags, .. }
+            | Op::CreateWorkspace { tags, .. } => Some(tags),
+            Op::CreateRole { role, .. } => Some(&mut role.tags),
+            _ => None,
+        };
+        if let Some(tags) = tags {
+            tags.remove(crate::recipe::CLUSTER_TAG);
+        }
+        format!("{scope} {op:?}")
+    }
+
+    /// Makes `key` a write to share (before any apply starts).
+    pub fn share(&self, key: String) {
+        self.cells.borrow_mut().entry(key).or_default();
+    }
+
+    fn cell(&self, key: &str) -> Option<Rc<OnceCell<SharedResult>>> {
+        self.cells.borrow().get(key).cloned()
     }
 }
 
@@ -70,9 +118,17 @@ pub async fn apply<A: Aws, C: Cluster>(
             } else if after.iter().all(|&d| finished[d]) {
                 started[i] = true;
                 if let Some(op) = plan.changes[i].op.clone() {
-                    running.push(
-                        async move { (i, execute(&op, aws, cluster, options, created).await) },
-                    );
+                    let scope = plan.scope_of(&op);
+                    running.push(async move {
+                        let cell = scope.and_then(|scope| shared_cell(options, &scope, &op));
+                        let result = match cell {
+                            Some(cell) => {
+                                execute_shared(&cell, &op, aws, cluster, options, created).await
+                            }
+                            None => execute(&op, aws, cluster, options, created).await,
+                        };
+                        (i, result)
+                    });
                 }
             }
         }
@@ -116,6 +172,41 @@ pub async fn apply<A: Aws, C: Cluster>(
             failures,
             total: plan.writes(),
         })
+    }
+}
+
+fn shared_cell(options: &ApplyOptions, scope: &str, op: &Op) -> Option<Rc<OnceCell<SharedResult>>> {
+    let shared = options.shared.as_ref()?;
+    shared.cell(&SharedWrites::key(scope, op))
+}
+
+/// A write shared with other clusters: made by whichever gets here first;
+/// the others take its answer (a failure included: it is theirs too).
+async fn execute_shared<A: Aws, C: Cluster>(
+    cell: &OnceCell<SharedResult>,
+    op: &Op,
+    aws: &A,
+    cluster: Option<&C>,
+    options: &ApplyOptions,
+    created: &RefCell<Option<Workspace>>,
+) -> Result<()> {
+    let answer = cell
+        .get_or_init(|| async {
+            match execute(op, aws, cluster, options, created).await {
+                Ok(()) => Ok(created.borrow().clone()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+        .clone();
+    match answer {
+        Ok(workspace) => {
+            if let (Op::CreateWorkspace { .. }, Some(w)) = (op, workspace) {
+                *created.borrow_mut() = Some(w);
+            }
+            Ok(())
+        }
+        Err(message) => Err(Error::SharedChange(message)),
     }
 }
 

@@ -60,9 +60,10 @@ pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (default: the current context)
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The kubeconfig context to use (default: the current context); setup,
+    /// status and teardown take it several times for a fleet run
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub context: Vec<String>,
     /// Namespace of the ServiceAccounts (default: the context's, else "default")
     #[arg(short = 'n', long, global = true, value_name = "NAME")]
     pub namespace: Option<String>,
@@ -169,10 +170,11 @@ pub struct Selection {
     /// ServiceAccount name (only with exactly one KIND)
     #[arg(long, value_name = "NAME")]
     pub service_account: Option<String>,
-    /// IAM role name (only with exactly one KIND)
+    /// IAM role name (only with exactly one KIND), or a template such as
+    /// `amp-{cluster}-{kind}` ({cluster}, {region}, {namespace}, {kind})
     #[arg(long, value_name = "NAME")]
     pub role_name: Option<String>,
-    /// IAM policy name (only with exactly one KIND)
+    /// IAM policy name (only with exactly one KIND), or a template as for --role-name
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
     /// The AMP workspace, by id (ws-...) or alias: resolved in the cluster's region
@@ -193,10 +195,27 @@ pub struct Selection {
     pub mode: IdentityMode,
 }
 
+/// Many clusters in one run (setup, status, teardown).
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetArgs {
+    /// Every context of the kubeconfig that names an EKS cluster
+    #[arg(long, conflicts_with = "files")]
+    pub all_contexts: bool,
+    /// A bootstrap file listing the clusters (YAML, see the README; an eksctl
+    /// ClusterConfig works too); `-` reads stdin; repeatable
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// How many clusters a fleet run works on at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct SetupArgs {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Print the plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -239,12 +258,16 @@ pub struct SetupArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct TeardownArgs {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Print the plan and delete nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -379,7 +402,7 @@ mod tests {
     fn global_flags_work_after_the_subcommand_too() {
         let cli = Cli::try_parse_from(["x", "status", "--context", "c", "--region", "eu-west-1"])
             .unwrap();
-        assert_eq!(cli.global.context.as_deref(), Some("c"));
+        assert_eq!(cli.global.context, ["c"]);
         assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
     }
 

@@ -116,6 +116,19 @@ pub enum Error {
 
     #[error("cannot write output: {0}")]
     Output(String),
+
+    /// A write a fleet run made once for several clusters failed.
+    #[error("{0}")]
+    SharedChange(String),
+
+    /// A bootstrap file (`-f`) that cannot be used; nothing was read or written.
+    #[error("{file}:{line}:{column}: {reason}")]
+    BootstrapFile {
+        file: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
 }
 
 fn bullet(lines: &[String]) -> String {
@@ -138,7 +151,8 @@ impl Error {
             | Error::UnknownContext { .. }
             | Error::TargetUnknown { .. }
             | Error::WorkspaceNotFound { .. }
-            | Error::WorkspaceAmbiguous { .. } => exit::USAGE,
+            | Error::WorkspaceAmbiguous { .. }
+            | Error::BootstrapFile { .. } => exit::USAGE,
             Error::Refused(_) | Error::WrongAccount { .. } => exit::REFUSED,
             _ => exit::FAILURE,
         }
@@ -165,6 +179,8 @@ impl Error {
             Error::Refused(_) => "refused".into(),
             Error::ApplyFailed { .. } => "apply_failed".into(),
             Error::Output(_) => "output".into(),
+            Error::BootstrapFile { .. } => "bootstrap_file".into(),
+            Error::SharedChange(_) => "shared_change_failed".into(),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod error;
 pub mod export;
 #[cfg(test)]
 pub mod fake;
+pub mod fleet;
 pub mod names;
 pub mod observe;
 pub mod output;
@@ -35,6 +36,7 @@ pub mod progress;
 pub mod recipe;
 pub mod run;
 pub mod target;
+pub mod template;
 pub mod traced;
 pub mod values;
 

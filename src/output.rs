@@ -134,6 +134,24 @@ pub fn to_yaml<T: Serialize>(doc: &T) -> Result<String> {
     serde_saphyr::to_string_with_options(doc, options).map_err(|e| Error::Output(e.to_string()))
 }
 
+/// The plan's document as a value (a fleet run's `clusters[]` entry).
+pub fn document(
+    plan: &Plan,
+    extras: &Extras,
+    error: Option<&Error>,
+    exit_code: i32,
+) -> serde_json::Value {
+    let doc = Document {
+        plan,
+        changes_needed: plan.writes(),
+        in_sync: plan.is_converged(),
+        fix: extras.fix.as_deref(),
+        error: error.map(ErrorBody::of),
+        exit_code,
+    };
+    serde_json::to_value(&doc).unwrap_or_default()
+}
+
 pub fn render(
     plan: &Plan,
     format: Format,

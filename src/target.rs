@@ -321,6 +321,47 @@ fn describe_source(cluster: Origin, region: Option<Origin>) -> String {
     }
 }
 
+/// The contexts that name an EKS cluster (by ARN, eksctl's naming or an
+/// `aws eks get-token` user), in kubeconfig order: `--all-contexts`.
+pub fn eks_contexts(kubeconfig: &Kubeconfig) -> Vec<String> {
+    kubeconfig
+        .contexts
+        .iter()
+        .filter(|entry| {
+            context_clues(kubeconfig, entry)
+                .iter()
+                .any(|(_, clues)| clues.cluster.is_some())
+        })
+        .map(|entry| entry.name.clone())
+        .collect()
+}
+
+/// The contexts that name EKS cluster `cluster` (in `region`, when given):
+/// a fleet entry that names a cluster without a context reaches its API
+/// server through one of them, never through the current context.
+pub fn contexts_for(kubeconfig: &Kubeconfig, cluster: &str, region: Option<&str>) -> Vec<String> {
+    kubeconfig
+        .contexts
+        .iter()
+        .filter(|entry| {
+            let clues = context_clues(kubeconfig, entry);
+            let named = clues
+                .iter()
+                .find_map(|(_, c)| c.cluster.as_deref())
+                .is_some_and(|c| c == cluster);
+            let in_region = match region {
+                None => true,
+                Some(want) => clues
+                    .iter()
+                    .find_map(|(_, c)| c.region.as_deref())
+                    .is_none_or(|r| r == want),
+            };
+            named && in_region
+        })
+        .map(|entry| entry.name.clone())
+        .collect()
+}
+
 /// The context to use: the requested one, else current-context. Either must
 /// exist in the kubeconfig (kubectl refuses a dangling current-context too).
 fn resolve_context<'a>(

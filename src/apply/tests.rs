@@ -33,6 +33,7 @@ fn desired(kinds: &[Kind]) -> Desired {
 fn quick() -> ApplyOptions {
     ApplyOptions {
         consistency_window: Duration::from_secs(2),
+        ..ApplyOptions::default()
     }
 }
 
@@ -218,6 +219,7 @@ async fn eventual_consistency_that_outlasts_the_window_fails_clearly() {
     let mut plan = plan_setup(&aws, &k8s, &[Kind::Ingest]).await;
     let short = ApplyOptions {
         consistency_window: Duration::from_millis(600),
+        ..ApplyOptions::default()
     };
     let result = apply(&mut plan, &aws, Some(&k8s), &short).await;
     let Err(Error::ApplyFailed { failures, .. }) = result else {
@@ -319,4 +321,110 @@ async fn teardown_after_setup_removes_everything_and_converges() {
         0,
         "a second teardown is a no-op"
     );
+}
+
+/// Two clusters of one account, each with its own role (a name template),
+/// planned before either writes: both plan the same CreatePolicy.
+async fn two_clusters_sharing_a_policy(aws: &FakeAws) -> (Plan, Plan, FakeCluster, FakeCluster) {
+    let (k0, k1) = (
+        FakeCluster::new().with_namespace("prometheus"),
+        FakeCluster::new().with_namespace("prometheus"),
+    );
+    let mut plans = Vec::new();
+    for (cluster, k8s) in [("c0", &k0), ("c1", &k1)] {
+        let mut d = Desired::new(
+            &[Kind::Ingest],
+            &NameOverrides::default(),
+            (false, false),
+            (cluster, "us-east-1", "prometheus"),
+            None,
+            Options::default(),
+        );
+        crate::template::apply(&mut d, Some("amp-{cluster}-{kind}"), None).unwrap();
+        let observed = observe(aws, Some(k8s), &d, Extras::default())
+            .await
+            .expect("observe");
+        plans.push(plan::setup(&d, &observed));
+    }
+    let p1 = plans.pop().unwrap();
+    let p0 = plans.pop().unwrap();
+    (p0, p1, k0, k1)
+}
+
+fn shared_policy_options(plans: [&Plan; 2]) -> ApplyOptions {
+    let shared = SharedWrites::default();
+    for plan in plans {
+        for op in plan.changes.iter().filter_map(|c| c.op.as_ref()) {
+            if matches!(op, Op::CreatePolicy { .. }) {
+                let scope = plan.scope_of(op).expect("an account-level write");
+                shared.share(SharedWrites::key(&scope, op));
+            }
+        }
+    }
+    ApplyOptions {
+        shared: Some(shared),
+        ..quick()
+    }
+}
+
+#[tokio::test]
+async fn a_shared_write_is_made_once_for_two_clusters_applied_at_once() {
+    let aws = FakeAws::new()
+        .with_cluster("c0", "https://oidc.eks.us-east-1.amazonaws.com/id/C0")
+        .with_cluster("c1", "https://oidc.eks.us-east-1.amazonaws.com/id/C1");
+    let (mut p0, mut p1, k0, k1) = two_clusters_sharing_a_policy(&aws).await;
+    let options = shared_policy_options([&p0, &p1]);
+    let (r0, r1) = futures::join!(
+        apply(&mut p0, &aws, Some(&k0), &options),
+        apply(&mut p1, &aws, Some(&k1), &options),
+    );
+    r0.expect("c0 applied");
+    r1.expect("c1 applied");
+    let creates: Vec<String> = aws
+        .writes()
+        .into_iter()
+        .filter(|c| c.starts_with("iam:CreatePolicy"))
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    for plan in [&p0, &p1] {
+        assert_eq!(
+            status_of(plan, Resource::Policy, Some(Kind::Ingest)),
+            Status::Applied
+        );
+        assert_eq!(
+            status_of(plan, Resource::Attachment, Some(Kind::Ingest)),
+            Status::Applied
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_shared_write_fails_every_cluster_that_shares_it() {
+    let aws = FakeAws::new()
+        .with_cluster("c0", "https://oidc.eks.us-east-1.amazonaws.com/id/C0")
+        .with_cluster("c1", "https://oidc.eks.us-east-1.amazonaws.com/id/C1");
+    let (mut p0, mut p1, k0, k1) = two_clusters_sharing_a_policy(&aws).await;
+    let options = shared_policy_options([&p0, &p1]);
+    aws.fail("iam:CreatePolicy", AwsErrorKind::AccessDenied, 1);
+    let (r0, r1) = futures::join!(
+        apply(&mut p0, &aws, Some(&k0), &options),
+        apply(&mut p1, &aws, Some(&k1), &options),
+    );
+    assert!(r0.is_err() && r1.is_err(), "{r0:?} {r1:?}");
+    for plan in [&p0, &p1] {
+        assert_eq!(
+            status_of(plan, Resource::Policy, Some(Kind::Ingest)),
+            Status::Failed
+        );
+        assert_eq!(
+            status_of(plan, Resource::Attachment, Some(Kind::Ingest)),
+            Status::Skipped
+        );
+    }
+    let creates = aws
+        .writes()
+        .into_iter()
+        .filter(|c| c.starts_with("iam:CreatePolicy"))
+        .count();
+    assert_eq!(creates, 1, "one attempt, its answer shared");
 }

@@ -2,6 +2,7 @@
 //! The SDK implementation lives in [`sdk`]; tests use fakes or aws-smithy-mocks.
 
 pub mod sdk;
+pub mod shared;
 
 use std::collections::BTreeMap;
 use std::fmt;

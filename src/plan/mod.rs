@@ -297,6 +297,28 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Where a write lands beyond this cluster: IAM writes in the account,
+    /// AMP workspace writes in the account's region; None for the cluster's
+    /// own (Kubernetes objects, associations, add-ons).
+    pub fn scope_of(&self, op: &Op) -> Option<String> {
+        match op {
+            Op::CreateOidcProvider { .. }
+            | Op::AddOidcClientId { .. }
+            | Op::DeleteOidcProvider { .. }
+            | Op::CreatePolicy { .. }
+            | Op::UpdatePolicy { .. }
+            | Op::DeletePolicy { .. }
+            | Op::CreateRole { .. }
+            | Op::UpdateTrust { .. }
+            | Op::DeleteRole { .. }
+            | Op::AttachPolicy { .. } => Some(format!("account {}", self.account)),
+            Op::CreateWorkspace { .. } | Op::DeleteWorkspace { .. } => {
+                Some(format!("account {} region {}", self.account, self.region))
+            }
+            _ => None,
+        }
+    }
+
     fn new(command: &'static str, desired: &Desired, observed: &Observed) -> Plan {
         let mut warnings = Vec::new();
         if let (Some(kube), Some(eks)) = (&desired.identity.api_server, &observed.cluster.endpoint)

@@ -188,6 +188,62 @@ impl Env {
             .expect("create the EKS cluster in moto");
     }
 
+    /// An EKS client for another region of the account.
+    pub async fn eks_in(&self, region: &str) -> aws_sdk_eks::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(&self.moto_url)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "testing", "testing", None, None, "e2e",
+            ))
+            .load()
+            .await;
+        aws_sdk_eks::Client::new(&config)
+    }
+
+    /// An EKS cluster in another region of the account.
+    pub async fn create_cluster_in(&self, name: &str, region: &str) {
+        self.eks_in(region)
+            .await
+            .create_cluster()
+            .name(name)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .expect("create the EKS cluster in moto");
+    }
+
+    /// A kubeconfig with one `aws eks update-kubeconfig` style context per
+    /// (cluster, region, API server URL, namespace); the first is current.
+    /// Returns the context names (the clusters' ARNs).
+    pub fn write_fleet_kubeconfig(&self, members: &[(&str, &str, &str, &str)]) -> Vec<String> {
+        let mut clusters = String::new();
+        let mut contexts = String::new();
+        let mut users = String::new();
+        let mut names = Vec::new();
+        for (cluster, region, server, namespace) in members {
+            let arn = format!("arn:aws:eks:{region}:{ACCOUNT}:cluster/{cluster}");
+            clusters.push_str(&format!(
+                "- cluster:\n    server: {server}\n  name: {arn}\n"
+            ));
+            contexts.push_str(&format!(
+                "- context:\n    cluster: {arn}\n    user: {arn}\n    namespace: {namespace}\n  name: {arn}\n"
+            ));
+            users.push_str(&format!(
+                "- name: {arn}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n\
+                 \x20     args: [--region, {region}, eks, get-token, --cluster-name, {cluster}, --output, json]\n"
+            ));
+            names.push(arn);
+        }
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n{clusters}contexts:\n{contexts}current-context: {}\nusers:\n{users}",
+            names[0]
+        );
+        std::fs::write(self.kubeconfig(), text).expect("write kubeconfig");
+        names
+    }
+
     /// An AMP workspace made by someone else (no tags), with this alias; its id.
     pub async fn create_workspace(&self, alias: &str) -> String {
         self.amp
@@ -201,10 +257,16 @@ impl Env {
     }
 
     pub async fn issuer_host(&self) -> String {
+        self.issuer_host_in(CLUSTER, REGION).await
+    }
+
+    /// A cluster's issuer without `https://`, in `region`.
+    pub async fn issuer_host_in(&self, cluster: &str, region: &str) -> String {
         let c = self
-            .eks
+            .eks_in(region)
+            .await
             .describe_cluster()
-            .name(CLUSTER)
+            .name(cluster)
             .send()
             .await
             .expect("describe");

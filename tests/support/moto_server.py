@@ -46,6 +46,7 @@ Everything else is moto's own behaviour.
 import base64
 import json
 import os
+import uuid
 import re
 import sys
 import time
@@ -187,6 +188,14 @@ _cluster_init = eks_models.Cluster.__init__
 
 def cluster_init(self, *args, **kwargs):
     _cluster_init(self, *args, **kwargs)
+    # moto draws one issuer id when it loads, so every cluster would share an
+    # OIDC provider; EKS gives each cluster its own (32 hex digits).
+    region = self.arn.split(":")[3]
+    self.identity = {
+        "oidc": {
+            "issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{uuid.uuid4().hex.upper()}"
+        }
+    }
     # Underscored: moto's serializer reads attributes named like the API's fields.
     self._associations = {}  # id -> association, in creation order
     self._association_tokens = {}  # clientRequestToken -> id

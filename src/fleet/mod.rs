@@ -1,0 +1,482 @@
+//! Fleet runs: many clusters in one run (`--context` several times,
+//! `--all-contexts`, `-f FILE`), a layer above the single-cluster run.
+//!
+//! The fleet keeps observe → plan → apply, one level up: every cluster is
+//! checked before any call, observed and planned (concurrently, bounded by
+//! `--parallel`, account-level reads shared), the plans are coordinated (a
+//! write several clusters share is made once; clusters that would write one
+//! IAM resource differently are chained), and only then does anything write.
+
+mod coordinate;
+pub mod file;
+mod report;
+
+use crate::apply::{ApplyOptions, SharedWrites};
+use crate::aws::sdk::SdkAws;
+use crate::aws::shared::{AccountReads, SharedReads};
+use crate::cli::{FleetArgs, GlobalArgs};
+use crate::cluster::kube::KubeCluster;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::observe::Observed;
+use crate::plan::Plan;
+use crate::recipe::{IdentityMode, Kind, OWN_TAG_KEYS, WorkspaceRef, effective_kinds};
+use crate::run::aws_config;
+use crate::run::cluster::{self, ClusterSpec, Mode, Outcome, Prepared};
+use crate::target;
+use crate::traced::Traced;
+use aws_config::SdkConfig;
+use futures::StreamExt;
+use kube::config::Kubeconfig;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::rc::Rc;
+
+/// The clusters the flags name, when they name a fleet (None: one cluster).
+/// `base` is the run the other flags describe; a bootstrap file's entries
+/// override it key by key.
+pub fn specs(
+    g: &GlobalArgs,
+    f: &FleetArgs,
+    base: &ClusterSpec,
+) -> Result<Option<Vec<ClusterSpec>>> {
+    if f.files.is_empty() && !f.all_contexts && g.context.len() <= 1 {
+        return Ok(None);
+    }
+    if let Mode::Migrate { .. } = base.mode {
+        return Err(Error::Usage(
+            "migrate works on one cluster at a time: give one --context".into(),
+        ));
+    }
+    if g.cluster.is_some() {
+        return Err(Error::Usage(
+            "--cluster names one cluster: in a fleet run each cluster comes from its context, or from `cluster:` in the -f file".into(),
+        ));
+    }
+    if !g.context.is_empty() && (f.all_contexts || !f.files.is_empty()) {
+        return Err(Error::Usage(
+            "give the clusters one way: --context (repeatable), --all-contexts, or -f FILE".into(),
+        ));
+    }
+    let with_context = |context: String| ClusterSpec {
+        origin: Some(format!("--context {context}")),
+        target: target::TargetArgs {
+            context: Some(context),
+            ..base.target.clone()
+        },
+        ..base.clone()
+    };
+    if f.all_contexts {
+        let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+        let contexts = kubeconfig
+            .as_ref()
+            .map(target::eks_contexts)
+            .unwrap_or_default();
+        if contexts.is_empty() {
+            return Err(Error::Usage(
+                "--all-contexts: no context of the kubeconfig names an EKS cluster (by ARN, eksctl's naming or `aws eks get-token`)".into(),
+            ));
+        }
+        return Ok(Some(contexts.into_iter().map(with_context).collect()));
+    }
+    if f.files.is_empty() {
+        return Ok(Some(g.context.iter().cloned().map(with_context).collect()));
+    }
+    let mut specs = Vec::new();
+    for path in &f.files {
+        let (text, name) = read_file(path)?;
+        let parsed = file::parse(&text, &name)?;
+        for note in &parsed.notes {
+            eprintln!("note: {note}");
+        }
+        for entry in &parsed.entries {
+            specs.push(spec_for_entry(base, entry)?);
+        }
+    }
+    Ok(Some(specs))
+}
+
+fn read_file(path: &Path) -> Result<(String, String)> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let read = if name == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map(|text| (text, name.clone()))
+        .map_err(|e| Error::Usage(format!("cannot read the bootstrap file {name}: {e}")))
+}
+
+/// One entry of a bootstrap file over the flags' run; its inputs are checked
+/// here, before any call, like the flags'.
+fn spec_for_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpec> {
+    let mut spec = base.clone();
+    spec.origin = Some(e.origin.clone());
+    let or = |v: &Option<String>, d: &Option<String>| v.clone().or_else(|| d.clone());
+    spec.target.context = e.context.clone();
+    spec.target.cluster = e.cluster.clone();
+    spec.target.region = or(&e.region, &base.target.region);
+    spec.target.namespace = or(&e.namespace, &base.target.namespace);
+    spec.profile = or(&e.profile, &base.profile);
+    let sel = &mut spec.selection;
+    if !e.kinds.is_empty() {
+        sel.kinds = e.kinds.clone();
+    }
+    if let Some(mode) = e.mode {
+        sel.mode = mode;
+    }
+    sel.service_account = or(&e.service_account, &sel.service_account);
+    sel.role_name = or(&e.role_name, &sel.role_name);
+    sel.policy_name = or(&e.policy_name, &sel.policy_name);
+    if let Some(path) = &e.role_path {
+        sel.role_path = path.clone();
+    }
+    let opts = &mut spec.options;
+    opts.tags.extend(names::tags(&e.tags, &OWN_TAG_KEYS)?);
+    if let Some(b) = &e.permissions_boundary {
+        names::permissions_boundary(b)?;
+        opts.permissions_boundary = Some(b.to_string());
+    }
+    opts.restart = e.restart.unwrap_or(opts.restart);
+    opts.overwrite = e.overwrite.unwrap_or(opts.overwrite);
+    opts.install_agent = e.install_agent.unwrap_or(opts.install_agent);
+    if opts.install_agent && sel.mode != IdentityMode::PodIdentity {
+        return Err(Error::Usage(format!(
+            "{}: installAgent is for mode pod-identity",
+            e.origin
+        )));
+    }
+    match (&e.create_workspace, &e.workspace) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "{}: give workspace or createWorkspace, not both",
+                e.origin
+            )));
+        }
+        (Some(alias), None) => {
+            if !matches!(base.mode, Mode::Setup { .. }) {
+                return Err(Error::Usage(format!(
+                    "{}: createWorkspace is for setup",
+                    e.origin
+                )));
+            }
+            names::workspace_alias(alias)?;
+            spec.workspace = Some(WorkspaceRef::Alias {
+                alias: alias.clone(),
+                create: true,
+            });
+        }
+        (None, Some(w)) => {
+            sel.workspace = Some(w.clone());
+            // Teardown takes an alias that may be gone already, as for the flags.
+            spec.workspace = Some(match (WorkspaceRef::parse(w, false), base.mode) {
+                (WorkspaceRef::Alias { alias, .. }, Mode::Teardown { .. }) => WorkspaceRef::Alias {
+                    alias,
+                    create: true,
+                },
+                (other, _) => other,
+            });
+        }
+        (None, None) => {}
+    }
+    Ok(spec)
+}
+
+type Connection = Option<Traced<KubeCluster>>;
+
+/// One cluster of the fleet between the steps.
+struct Member {
+    label: String,
+    prepared: Prepared,
+    /// Index into the fleet's clients.
+    client: usize,
+    connection: Connection,
+}
+
+/// Runs a fleet and prints its report; the exit code is the worst cluster's.
+/// Errors (exit 2, nothing called) when any cluster's inputs are wrong.
+pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Result<i32> {
+    let parallel = usize::from(f.parallel.max(1));
+    // Every input of every cluster first: one bad entry stops the run before any call.
+    let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for mut spec in specs {
+        let origin = spec.origin.clone().unwrap_or_default();
+        if let Err(e) = context_of_cluster(&mut spec, kubeconfig.as_ref()) {
+            problems.push(format!("{origin}: {e}"));
+            continue;
+        }
+        match cluster::check(spec, kubeconfig.as_ref()) {
+            Ok(c) => checked.push(c),
+            Err(e) => problems.push(format!("{origin}: {e}")),
+        }
+    }
+    // One client (and one cache of account reads) per profile and region.
+    let mut configs: Vec<(Option<String>, String, SdkConfig)> = Vec::new();
+    let mut members = Vec::new();
+    for c in checked {
+        let origin = c.spec.origin.clone().unwrap_or_default();
+        let profile = c.spec.profile.clone();
+        let found = configs.iter().position(|(p, r, _)| {
+            *p == profile && c.target.region.as_deref().is_none_or(|want| want == r)
+        });
+        let (client, region) = match found {
+            Some(i) => (i, configs[i].1.clone()),
+            None => match aws_config(
+                profile.as_deref(),
+                c.target.region.as_deref(),
+                &c.target.source,
+            )
+            .await
+            {
+                Ok((config, region)) => {
+                    configs.push((profile, region.clone(), config));
+                    (configs.len() - 1, region)
+                }
+                Err(e) => {
+                    problems.push(format!("{origin}: {e}"));
+                    continue;
+                }
+            },
+        };
+        match cluster::prepare(c, region, kubeconfig.as_ref()) {
+            Ok(prepared) => members.push(Member {
+                label: label(&prepared),
+                prepared,
+                client,
+                connection: None,
+            }),
+            Err(e) => problems.push(format!("{origin}: {e}")),
+        }
+    }
+    problems.extend(duplicates(&members));
+    if !problems.is_empty() {
+        return Err(Error::Usage(format!(
+            "nothing was read or written; fix these clusters' inputs first:\n{}",
+            problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    let clients: Vec<Traced<SdkAws>> = configs
+        .iter()
+        .map(|(_, _, config)| Traced(SdkAws::new(config)))
+        .collect();
+    let mut reads: HashMap<Option<String>, Rc<AccountReads>> = HashMap::new();
+    let member_reads: Vec<Rc<AccountReads>> = members
+        .iter()
+        .map(|m| {
+            let profile = configs[m.client].0.clone();
+            reads.entry(profile).or_default().clone()
+        })
+        .collect();
+
+    // Observe and plan every cluster; nothing writes until all have.
+    let observations: Vec<(Connection, Result<(Observed, Plan)>)> =
+        futures::stream::iter(members.iter().enumerate())
+            .map(|(i, m)| {
+                let aws = SharedReads::new(&clients[m.client], member_reads[i].clone());
+                let kubeconfig = kubeconfig.as_ref();
+                async move {
+                    let connection = match cluster::connect(&m.prepared, kubeconfig).await {
+                        Ok(c) => c,
+                        Err(e) => return (None, Err(e)),
+                    };
+                    let planned =
+                        cluster::observe_and_plan(&m.prepared, &aws, connection.as_ref(), false)
+                            .await;
+                    (connection, planned)
+                }
+            })
+            .buffered(parallel)
+            .collect()
+            .await;
+    let mut planned: Vec<Option<(Observed, Plan)>> = Vec::new();
+    let mut outcomes: Vec<Option<Outcome>> = Vec::new();
+    for (m, (connection, observation)) in members.iter_mut().zip(observations) {
+        m.connection = connection;
+        match observation {
+            Ok((observed, plan)) => {
+                m.prepared.known.account = Some(observed.account.id.clone());
+                planned.push(Some((observed, plan)));
+                outcomes.push(None);
+            }
+            Err(e) => {
+                planned.push(None);
+                outcomes.push(Some(Outcome::failed(m.prepared.known.clone(), e)));
+            }
+        }
+    }
+
+    // Coordinate: shared writes once, chains for differing writes, refusals.
+    let views: Vec<Option<coordinate::View>> = members
+        .iter()
+        .zip(&planned)
+        .map(|(m, p)| {
+            p.as_ref().map(|(observed, plan)| coordinate::View {
+                label: m.label.clone(),
+                plan,
+                observed,
+            })
+        })
+        .collect();
+    let coordination = coordinate::coordinate(&views, base_writes(&members));
+    drop(views);
+    let shared = SharedWrites::default();
+    for key in &coordination.shared {
+        shared.share(key.clone());
+    }
+    for (i, refusals) in &coordination.refusals {
+        if let Some((_, plan)) = planned.get_mut(*i).and_then(Option::as_mut) {
+            plan.refusals.extend(refusals.iter().cloned());
+        }
+    }
+    let options = ApplyOptions {
+        shared: Some(shared),
+        ..ApplyOptions::default()
+    };
+
+    // Apply: independent clusters at once; a chain one after another, each
+    // after the first from a fresh observation (its plan saw the account
+    // before the others wrote).
+    let units = coordination.units(members.len());
+    let members = &members;
+    let clients = &clients;
+    let options = &options;
+    let planned = std::cell::RefCell::new(planned);
+    let planned = &planned;
+    let concluded: Vec<Vec<(usize, Outcome)>> = futures::stream::iter(units)
+        .map(|unit| async move {
+            let mut out = Vec::new();
+            for (step, i) in unit.iter().copied().enumerate() {
+                let m = &members[i];
+                let aws = &clients[m.client];
+                let taken = planned.borrow_mut()[i].take();
+                let Some((_, mut plan)) = taken else { continue };
+                if step > 0 && m.prepared.spec.mode.writes() && plan.refusals.is_empty() {
+                    let fresh =
+                        cluster::observe_and_plan(&m.prepared, aws, m.connection.as_ref(), false)
+                            .await;
+                    match fresh {
+                        Ok((_, p)) => plan = p,
+                        Err(e) => {
+                            out.push((i, Outcome::failed(m.prepared.known.clone(), e)));
+                            continue;
+                        }
+                    }
+                }
+                let mut outcome = cluster::conclude(
+                    &m.prepared,
+                    plan,
+                    aws,
+                    m.connection.as_ref(),
+                    options,
+                    false,
+                )
+                .await;
+                outcome.known.account = m.prepared.known.account.clone();
+                out.push((i, outcome));
+            }
+            out
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    for (i, outcome) in concluded.into_iter().flatten() {
+        outcomes[i] = Some(outcome);
+    }
+    let results: Vec<report::Result> = members
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(m, o)| {
+            o.map(|outcome| report::Result {
+                label: m.label.clone(),
+                origin: m.prepared.spec.origin.clone(),
+                outcome,
+            })
+        })
+        .collect();
+    let command = members
+        .first()
+        .map_or("setup", |m| m.prepared.spec.mode.command());
+    let stats: Vec<_> = reads.values().map(|r| r.stats()).collect();
+    report::print(g.output, command, &results, &coordination.notes, &stats)
+}
+
+/// An entry that names a cluster but no context gets the context that names
+/// that cluster: its ServiceAccounts are reached through it, never through
+/// whatever the current context is. Fargate alone needs no context.
+fn context_of_cluster(spec: &mut ClusterSpec, kubeconfig: Option<&Kubeconfig>) -> Result<()> {
+    let (None, Some(name)) = (&spec.target.context, &spec.target.cluster) else {
+        return Ok(());
+    };
+    let kinds = effective_kinds(&spec.selection.kinds);
+    if !kinds.iter().any(|k| k.is_irsa()) {
+        return Ok(());
+    }
+    let region = spec.target.region.as_deref();
+    let found = kubeconfig
+        .map(|kc| target::contexts_for(kc, name, region))
+        .unwrap_or_default();
+    let where_ = region.map(|r| format!(" in {r}")).unwrap_or_default();
+    match found.as_slice() {
+        [one] => {
+            spec.target.context = Some(one.clone());
+            Ok(())
+        }
+        [] => Err(Error::Usage(format!(
+            "no kubeconfig context names cluster {name}{where_}, and its ServiceAccounts live in it: add `context:` to the entry, or run `aws eks update-kubeconfig --name {name}`"
+        ))),
+        many => Err(Error::Usage(format!(
+            "contexts {} all name cluster {name}{where_}: say which with `context:`",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// How a cluster is named in the report: its context, else cluster and region.
+fn label(p: &Prepared) -> String {
+    match &p.target.context {
+        Some(c) => c.clone(),
+        None => format!("{}/{}", p.region, p.target.cluster),
+    }
+}
+
+/// Two entries for the same ServiceAccounts of one cluster would fight.
+fn duplicates(members: &[Member]) -> Vec<String> {
+    let mut seen: BTreeMap<(Option<String>, String, String, String, Kind), &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for m in members {
+        let p = &m.prepared;
+        for &kind in &p.kinds {
+            let key = (
+                p.spec.profile.clone(),
+                p.region.clone(),
+                p.target.cluster.clone(),
+                p.target.namespace.clone(),
+                kind,
+            );
+            let origin = p.spec.origin.as_deref().unwrap_or("?");
+            if let Some(first) = seen.insert(key, origin) {
+                out.push(format!(
+                    "{origin}: cluster {} ({}) namespace {} {} is listed already by {first}: list it once",
+                    p.target.cluster,
+                    p.region,
+                    p.target.namespace,
+                    kind.as_str()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the fleet's mode writes (chains and shared writes matter only then).
+fn base_writes(members: &[Member]) -> bool {
+    members.iter().any(|m| m.prepared.spec.mode.writes())
+}
