@@ -7,7 +7,10 @@
 # workspace, status naming the stale Deployment, setup --restart, status in
 # sync, a re-run that changes nothing, values, a migration to EKS Pod Identity
 # (dry run), the ACK manifests export prints, fargate, a context for another
-# account (refused before any write), teardown.
+# account (refused before any write), teardown; then a fleet: three clusters
+# of the account from one bootstrap file (a role per cluster by name
+# template), status across them, a file with a misspelt key (refused with its
+# line and column), and the fleet's teardown.
 # The stand-in is not at the endpoint moto invents for the cluster, so every
 # run also shows the API server check's warning.
 set -euo pipefail
@@ -80,3 +83,53 @@ KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam setup -n prometh
 KUBECONFIG="$work/kubeconfig-other-account" run kubectl amp-iam status -n prometheus -o json
 run kubectl amp-iam teardown -n prometheus --workspace demo --include-workspace
 run kubectl amp-iam status -n prometheus
+
+# --- a fleet: demo, staging and prod in one run ------------------------------
+.venv/bin/python - <<PY
+import boto3
+eks = boto3.client("eks", endpoint_url="$AWS_ENDPOINT_URL", region_name="us-east-1")
+for name in ("staging", "prod"):
+    eks.create_cluster(name=name, roleArn="arn:aws:iam::123456789012:role/eks-cluster", resourcesVpcConfig={})
+PY
+# One context per cluster (as update-kubeconfig writes them), all served by the
+# one stand-in, so each cluster gets a namespace of its own.
+fleet_kubeconfig=$work/kubeconfig-fleet
+{
+  echo "apiVersion: v1"; echo "kind: Config"; echo "clusters:"
+  for c in demo staging prod; do
+    echo "- cluster: {server: 'http://127.0.0.1:$kube_port'}"
+    echo "  name: arn:aws:eks:us-east-1:123456789012:cluster/$c"
+  done
+  echo "contexts:"
+  for c in demo staging prod; do
+    echo "- context: {cluster: 'arn:aws:eks:us-east-1:123456789012:cluster/$c', user: 'arn:aws:eks:us-east-1:123456789012:cluster/$c'}"
+    echo "  name: arn:aws:eks:us-east-1:123456789012:cluster/$c"
+  done
+  echo "current-context: arn:aws:eks:us-east-1:123456789012:cluster/demo"
+  echo "users:"
+  for c in demo staging prod; do
+    echo "- name: arn:aws:eks:us-east-1:123456789012:cluster/$c"
+    echo "  user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [eks, get-token, --cluster-name, $c]}}"
+  done
+} >"$fleet_kubeconfig"
+cat >"$work/fleet.yaml" <<'YAML'
+apiVersion: amp-iam/v1alpha1
+kind: Fleet
+defaults:
+  kinds: [ingest]
+  roleName: "amp-{cluster}-{kind}"
+clusters:
+  - cluster: demo
+    namespace: prometheus
+  - cluster: staging
+    namespace: prom-staging
+  - cluster: prod
+    namespace: prom-prod
+YAML
+echo; echo "\$ cat fleet.yaml"; cat "$work/fleet.yaml"
+export KUBECONFIG="$fleet_kubeconfig"
+run kubectl amp-iam setup -f "$work/fleet.yaml"
+run kubectl amp-iam status -f "$work/fleet.yaml"
+sed 's/namespace: prom-prod/namepsace: prom-prod/' "$work/fleet.yaml" >"$work/fleet-typo.yaml"
+run kubectl amp-iam setup -f "$work/fleet-typo.yaml"
+run kubectl amp-iam teardown -f "$work/fleet.yaml"

@@ -23,6 +23,11 @@ Examples:
   # the same as ACK manifests for GitOps
   kubectl amp-iam export -n prometheus > amp-iam.yaml
 
+  # many clusters in one run: contexts, every EKS context, or a bootstrap file
+  kubectl amp-iam setup -n prometheus --context prod-eu --context prod-us
+  kubectl amp-iam status --all-contexts --role-name 'amp-{cluster}-{kind}'
+  kubectl amp-iam setup -f fleet.yaml        # or an eksctl ClusterConfig; - for stdin
+
   # the Fargate pod execution role for this cluster
   kubectl amp-iam setup fargate
 

@@ -45,6 +45,27 @@ async fn fleet_of(env: &Env, gone: bool) -> (KubeStandin, KubeStandin, Vec<Strin
     (second, west, contexts)
 }
 
+/// `kubectl amp-iam ARGS` with `stdin` on its standard input.
+async fn run_with_stdin(env: &Env, args: &[&str], stdin: String) -> std::process::Output {
+    let mut cmd = env.command(args);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    })
+    .await
+    .expect("join")
+}
+
 fn count(calls: &[String], action: &str) -> usize {
     calls.iter().filter(|c| c.as_str() == action).count()
 }
@@ -117,6 +138,25 @@ async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_state
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("CLUSTER"), "{out:?}");
     assert!(out.stdout.contains("3 clusters: 3 ok"), "{out:?}");
+
+    // Teardown of the fleet: chained too, so the last cluster out removes
+    // the shared roles and policies.
+    let teardown: Vec<&str> = ["teardown"]
+        .into_iter()
+        .chain(contexts.iter().flat_map(|c| ["--context", c.as_str()]))
+        .collect();
+    let out = env.run(&teardown).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let role = env.iam.get_role().role_name(INGEST_ROLE).send().await;
+    assert!(role.is_err(), "the shared role is gone: {out:?}");
+    let policy = env
+        .iam
+        .get_policy()
+        .policy_arn(iam_reads::policy_arn(iam_reads::INGEST_POLICY))
+        .send()
+        .await;
+    assert!(policy.is_err(), "the shared policy is gone: {out:?}");
+    assert_eq!(annotation(&west, "monitoring", INGEST_SA), None);
 }
 
 #[tokio::test]
@@ -171,7 +211,7 @@ async fn a_name_template_gives_each_cluster_its_roles_and_reads_the_account_once
     // Sent: the caller, the providers, 2 policies, 6 roles and their
     // attachments (16); answered from the first cluster's reads: the
     // caller, the providers and the policies for the other two (8).
-    assert_eq!(doc["total"]["account_reads"]["calls"], 16, "{doc:#}");
+    assert_eq!(doc["total"]["account_reads"]["sent"], 16, "{doc:#}");
     assert_eq!(doc["total"]["account_reads"]["shared"], 8, "{doc:#}");
 
     // A re-run writes nothing.
@@ -278,23 +318,7 @@ async fn an_unknown_key_in_the_bootstrap_file_is_refused_with_its_line_before_an
         "clusters:\n  - context: {}\n    namepsace: prometheus\n",
         contexts[0]
     );
-    let mut cmd = env.command(&["setup", "-f", "-", "-o", "json"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = cmd.spawn().expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait")
-    })
-    .await
-    .expect("join");
+    let out = run_with_stdin(&env, &["setup", "-f", "-", "-o", "json"], text).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(":3:5"), "line 3, column 5: {stderr}");
@@ -302,4 +326,32 @@ async fn an_unknown_key_in_the_bootstrap_file_is_refused_with_its_line_before_an
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["error"]["kind"], "bootstrap_file");
     assert_eq!(env.aws_calls(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_eksctl_cluster_config_on_stdin_sets_up_its_amp_service_accounts() {
+    let env = Env::start().await;
+    let (second, _west, _) = fleet(&env).await;
+    let config = format!(
+        "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata:\n  name: second\n  region: {REGION}\nmanagedNodeGroups:\n  - name: ng-1\niam:\n  withOIDC: true\n  serviceAccounts:\n    - metadata: {{name: amp-ingest, namespace: metrics}}\n      roleName: second-amp-ingest\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess]\n    - metadata: {{name: grafana, namespace: dashboards}}\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusQueryAccess]\n    - metadata: {{name: aws-load-balancer-controller, namespace: kube-system}}\n      wellKnownPolicies: {{awsLoadBalancerController: true}}\n"
+    );
+    let out = run_with_stdin(&env, &["setup", "-f", "-"], config).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("aws-load-balancer-controller") && stderr.contains("skipped"),
+        "{stderr}"
+    );
+    assert_eq!(
+        annotation(&second, "metrics", "amp-ingest").as_deref(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/second-amp-ingest").as_str())
+    );
+    assert_eq!(
+        annotation(&second, "dashboards", "grafana").as_deref(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/amp-iamproxy-query-role").as_str())
+    );
+    // Nothing went to the current context's cluster (demo).
+    assert!(env.kube.service_account("metrics", "amp-ingest").is_none());
+    assert!(stdout.contains("2 clusters: 2 ok"), "{stdout}");
 }

@@ -186,6 +186,15 @@ fn spec_for_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpe
 
 type Connection = Option<Traced<KubeCluster>>;
 
+/// The AWS configuration of one (profile, region): one client each.
+struct ClientConfig {
+    profile: Option<String>,
+    /// The region the clusters asked for (None: the profile's default).
+    requested: Option<String>,
+    region: String,
+    config: SdkConfig,
+}
+
 /// One cluster of the fleet between the steps.
 struct Member {
     label: String,
@@ -214,26 +223,28 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
             Err(e) => problems.push(format!("{origin}: {e}")),
         }
     }
-    // One client (and one cache of account reads) per profile and region.
-    let mut configs: Vec<(Option<String>, String, SdkConfig)> = Vec::new();
+    // One client (and one cache of account reads) per profile and region;
+    // a cluster without a region takes its profile's default.
+    let mut configs: Vec<ClientConfig> = Vec::new();
     let mut members = Vec::new();
     for c in checked {
         let origin = c.spec.origin.clone().unwrap_or_default();
         let profile = c.spec.profile.clone();
-        let found = configs.iter().position(|(p, r, _)| {
-            *p == profile && c.target.region.as_deref().is_none_or(|want| want == r)
+        let wanted = c.target.region.clone();
+        let found = configs.iter().position(|k| {
+            k.profile == profile && (k.requested == wanted || wanted.as_ref() == Some(&k.region))
         });
         let (client, region) = match found {
-            Some(i) => (i, configs[i].1.clone()),
-            None => match aws_config(
-                profile.as_deref(),
-                c.target.region.as_deref(),
-                &c.target.source,
-            )
-            .await
+            Some(i) => (i, configs[i].region.clone()),
+            None => match aws_config(profile.as_deref(), wanted.as_deref(), &c.target.source).await
             {
                 Ok((config, region)) => {
-                    configs.push((profile, region.clone(), config));
+                    configs.push(ClientConfig {
+                        profile,
+                        requested: wanted,
+                        region: region.clone(),
+                        config,
+                    });
                     (configs.len() - 1, region)
                 }
                 Err(e) => {
@@ -265,13 +276,13 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
     }
     let clients: Vec<Traced<SdkAws>> = configs
         .iter()
-        .map(|(_, _, config)| Traced(SdkAws::new(config)))
+        .map(|k| Traced(SdkAws::new(&k.config)))
         .collect();
     let mut reads: HashMap<Option<String>, Rc<AccountReads>> = HashMap::new();
     let member_reads: Vec<Rc<AccountReads>> = members
         .iter()
         .map(|m| {
-            let profile = configs[m.client].0.clone();
+            let profile = configs[m.client].profile.clone();
             reads.entry(profile).or_default().clone()
         })
         .collect();
@@ -325,7 +336,7 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
             })
         })
         .collect();
-    let coordination = coordinate::coordinate(&views, base_writes(&members));
+    let coordination = coordinate::coordinate(&views, plans_writes(&members));
     drop(views);
     let shared = SharedWrites::default();
     for key in &coordination.shared {
@@ -476,7 +487,10 @@ fn duplicates(members: &[Member]) -> Vec<String> {
     out
 }
 
-/// Whether the fleet's mode writes (chains and shared writes matter only then).
-fn base_writes(members: &[Member]) -> bool {
-    members.iter().any(|m| m.prepared.spec.mode.writes())
+/// Whether the fleet's plans are for writing (a dry run shows the refusals
+/// and notes its real run would have; status only reads).
+fn plans_writes(members: &[Member]) -> bool {
+    members
+        .iter()
+        .any(|m| !matches!(m.prepared.spec.mode, Mode::Status))
 }

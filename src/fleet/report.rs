@@ -122,7 +122,8 @@ pub fn print(
                 "refused": refused,
                 "drift": drift,
                 "changes_applied": applied,
-                "account_reads": { "calls": reads.calls, "shared": reads.shared },
+                // STS and IAM reads sent, and those answered by another cluster's.
+                "account_reads": { "sent": reads.calls, "shared": reads.shared },
             },
             "exit_code": code,
         });
@@ -149,7 +150,7 @@ pub fn print(
     }
     out.push_str(&table(results));
     out.push_str(&format!(
-        "{} clusters: {} ok, {drift} drift, {refused} refused, {failed} failed; {applied} changes applied; account reads: {} made, {} shared; exit {code}\n",
+        "{} clusters: {} ok, {drift} drift, {refused} refused, {failed} failed; {applied} changes applied; STS/IAM reads: {} sent, {} answered by another cluster's; exit {code}\n",
         results.len(),
         results.len() - failed - refused - drift,
         reads.calls,
