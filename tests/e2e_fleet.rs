@@ -137,6 +137,11 @@ async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_state
     let out = env.run(&status).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("CLUSTER"), "{out:?}");
+    // One row per cluster, named by the cluster.
+    for name in [CLUSTER, "second", "west"] {
+        let row = out.stdout.lines().find(|l| l.starts_with(&format!("{name} ")));
+        assert!(row.is_some_and(|r| r.ends_with("in sync")), "{name}: {out:?}");
+    }
     assert!(out.stdout.contains("3 clusters: 3 ok"), "{out:?}");
 
     // Teardown of the fleet: chained too, so the last cluster out removes

@@ -255,7 +255,7 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
         };
         match cluster::prepare(c, region, kubeconfig.as_ref()) {
             Ok(prepared) => members.push(Member {
-                label: label(&prepared),
+                label: String::new(),
                 prepared,
                 client,
                 connection: None,
@@ -264,6 +264,7 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
         }
     }
     problems.extend(duplicates(&members));
+    label(&mut members);
     if !problems.is_empty() {
         return Err(Error::Usage(format!(
             "nothing was read or written; fix these clusters' inputs first:\n{}",
@@ -450,11 +451,31 @@ fn context_of_cluster(spec: &mut ClusterSpec, kubeconfig: Option<&Kubeconfig>) -
     }
 }
 
-/// How a cluster is named in the report: its context, else cluster and region.
-fn label(p: &Prepared) -> String {
-    match &p.target.context {
-        Some(c) => c.clone(),
-        None => format!("{}/{}", p.region, p.target.cluster),
+/// How each cluster is named in the report: its name, with its region and
+/// then its namespace where another cluster of the fleet has the same name.
+fn label(members: &mut [Member]) {
+    let names: Vec<(String, String, String)> = members
+        .iter()
+        .map(|m| {
+            let p = &m.prepared;
+            (
+                p.target.cluster.clone(),
+                p.region.clone(),
+                p.target.namespace.clone(),
+            )
+        })
+        .collect();
+    for (m, (cluster, region, namespace)) in members.iter_mut().zip(&names) {
+        let same_name = names.iter().filter(|(c, _, _)| c == cluster).count();
+        let same_region = names
+            .iter()
+            .filter(|(c, r, _)| c == cluster && r == region)
+            .count();
+        m.label = match (same_name, same_region) {
+            (1, _) => cluster.clone(),
+            (_, 1) => format!("{cluster} ({region})"),
+            _ => format!("{cluster} ({region}, {namespace})"),
+        };
     }
 }
 

@@ -163,15 +163,16 @@ pub fn print(
 fn heading(r: &Result) -> String {
     let k = &r.outcome.known;
     let mut h = r.label.clone();
-    let cluster = k.cluster.as_deref().unwrap_or("?");
-    h.push_str(&format!(": cluster {cluster}"));
     if let Some(a) = &k.account {
-        h.push_str(&format!(", account {a}"));
+        h.push_str(&format!(": account {a}"));
     }
     if let Some(region) = &k.region {
         h.push_str(&format!(", {region}"));
     }
-    if let Some(o) = r.origin.as_deref().filter(|o| !o.starts_with("--context")) {
+    if let Some(ns) = &k.namespace {
+        h.push_str(&format!(", namespace {ns}"));
+    }
+    if let Some(o) = &r.origin {
         h.push_str(&format!(" ({o})"));
     }
     h
