@@ -139,8 +139,14 @@ async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_state
     assert!(out.stdout.contains("CLUSTER"), "{out:?}");
     // One row per cluster, named by the cluster.
     for name in [CLUSTER, "second", "west"] {
-        let row = out.stdout.lines().find(|l| l.starts_with(&format!("{name} ")));
-        assert!(row.is_some_and(|r| r.ends_with("in sync")), "{name}: {out:?}");
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")));
+        assert!(
+            row.is_some_and(|r| r.ends_with("in sync")),
+            "{name}: {out:?}"
+        );
     }
     assert!(out.stdout.contains("3 clusters: 3 ok"), "{out:?}");
 
@@ -252,6 +258,14 @@ async fn a_name_template_gives_each_cluster_its_roles_and_reads_the_account_once
             .await;
         assert!(gone.is_err(), "amp-{cluster}-ingest still there");
     }
+    // The guide's policy, which all three roles used: the last cluster out deletes it.
+    let policy = env
+        .iam
+        .get_policy()
+        .policy_arn(iam_reads::policy_arn(iam_reads::INGEST_POLICY))
+        .send()
+        .await;
+    assert!(policy.is_err(), "the shared policy is gone: {out:?}");
 }
 
 #[tokio::test]

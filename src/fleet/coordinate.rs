@@ -110,6 +110,24 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
             }
         }
     }
+    // A teardown keeps a policy that other roles still use; when those roles
+    // are other clusters' of this fleet, chaining lets the last one out see
+    // the policy unused and delete it.
+    for (i, view) in views.iter().enumerate() {
+        let Some(v) = view.as_ref().filter(|v| v.plan.command == "teardown") else {
+            continue;
+        };
+        for policy in v.observed.policies.values().flatten() {
+            touched
+                .entry((
+                    format!("account {}", v.plan.account),
+                    format!("policy {}", policy.summary.arn),
+                ))
+                .or_default()
+                .entry(i)
+                .or_default();
+        }
+    }
     let label = |i: &usize| views[*i].as_ref().map_or("?", |v| v.label.as_str());
     let labels = |set: &BTreeMap<usize, Vec<&Op>>| -> String {
         set.keys().map(label).collect::<Vec<_>>().join(", ")
@@ -133,7 +151,8 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
             .values()
             .map(|ops| ops.iter().map(|op| SharedWrites::key(scope, op)).collect())
             .collect();
-        if keyed.windows(2).all(|w| w[0] == w[1]) {
+        let kept_by_all = keyed.iter().all(Vec::is_empty);
+        if !kept_by_all && keyed.windows(2).all(|w| w[0] == w[1]) {
             out.shared.extend(keyed[0].iter().cloned());
             if writes {
                 out.notes.push(format!(
@@ -170,6 +189,11 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
         }
         if resource.starts_with("role ") {
             chained_roles.push((resource.clone(), members));
+        } else if kept_by_all && writes {
+            out.notes.push(format!(
+                "{resource} is used by clusters {}: their teardowns run one after another, so the last one deletes it",
+                labels(by_cluster)
+            ));
         }
     }
     if !writes {
@@ -387,6 +411,44 @@ mod tests {
         // A few clusters fit: chained, not refused.
         let c = run(&planned(&aws, &d[..3]), true);
         assert!(c.refusals.is_empty());
+    }
+
+    #[test]
+    fn a_fleet_teardown_of_roles_sharing_a_policy_is_chained_so_the_policy_goes() {
+        let aws = account(2);
+        let k8s = FakeCluster::new().with_namespace("prometheus");
+        let d: Vec<Desired> = (0..2)
+            .map(|i| desired(&format!("c{i}"), Some("amp-{cluster}-{kind}"), None))
+            .collect();
+        // Both set up, one after the other: two roles, one policy attached to both.
+        for d in &d {
+            let observed = block_on(observe(&aws, Some(&k8s), d, Extras::default())).unwrap();
+            let mut plan = crate::plan::setup(d, &observed);
+            let options = crate::apply::ApplyOptions::default();
+            block_on(crate::apply::apply(&mut plan, &aws, Some(&k8s), &options)).unwrap();
+        }
+        let torn: Vec<(Observed, Plan)> = d
+            .iter()
+            .map(|d| {
+                let observed = block_on(observe(&aws, Some(&k8s), d, Extras::default())).unwrap();
+                let plan = crate::plan::teardown(d, &observed);
+                (observed, plan)
+            })
+            .collect();
+        // Each keeps the policy (the other's role uses it), so neither deletes it...
+        for (_, plan) in &torn {
+            let deletes = plan.changes.iter().filter_map(|c| c.op.as_ref());
+            assert!(
+                !deletes
+                    .into_iter()
+                    .any(|op| matches!(op, Op::DeletePolicy { .. }))
+            );
+        }
+        // ...unless they run one after another.
+        let c = run(&torn, true);
+        assert_eq!(c.chains, vec![vec![0, 1]]);
+        let notes = c.notes.join("\n");
+        assert!(notes.contains("the last one deletes it"), "{notes}");
     }
 
     #[test]
