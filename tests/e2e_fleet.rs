@@ -374,3 +374,79 @@ async fn an_eksctl_cluster_config_on_stdin_sets_up_its_amp_service_accounts() {
     assert!(env.kube.service_account("metrics", "amp-ingest").is_none());
     assert!(stdout.contains("2 clusters: 2 ok"), "{stdout}");
 }
+
+const OTHER_ACCOUNT: &str = "222233334444";
+
+#[tokio::test]
+async fn a_named_profile_uses_its_own_credentials_not_the_environments() {
+    let env = Env::start().await;
+    // The environment's keys act in 123456789012, the context's account;
+    // profile `other` acts in 222233334444.
+    let other = env.credentials_in(OTHER_ACCOUNT).await;
+    env.write_aws_profile("other", &other);
+    env.reset_calls();
+    let out = env.run(&["setup", "--profile", "other"]).await;
+    // The profile's account is not the context's: refused before any write.
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains(OTHER_ACCOUNT), "{out:?}");
+    assert!(out.stderr.contains("--profile other"), "{out:?}");
+    assert_eq!(env.aws_writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_fleet_across_two_accounts_uses_each_entrys_profile_and_reads_each_account_once() {
+    let env = Env::start().await;
+    let other = env.credentials_in(OTHER_ACCOUNT).await;
+    env.write_aws_profile("other", &other);
+    let other_config = env.sdk_config(REGION, Some(&other)).await;
+    aws_sdk_eks::Client::new(&other_config)
+        .create_cluster()
+        .name("elsewhere")
+        .role_arn(format!("arn:aws:iam::{OTHER_ACCOUNT}:role/eks-cluster"))
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+        .send()
+        .await
+        .expect("a cluster in the other account");
+    let elsewhere = KubeStandin::start().await;
+    let mut contexts = env.write_fleet_kubeconfig(&[
+        (CLUSTER, REGION, &env.kube.uri(), "prometheus"),
+        ("elsewhere", REGION, &elsewhere.uri(), "prometheus"),
+    ]);
+    // The second context names the other account, as update-kubeconfig would.
+    let kubeconfig = std::fs::read_to_string(env.kubeconfig()).expect("kubeconfig");
+    let moved = format!("arn:aws:eks:{REGION}:{OTHER_ACCOUNT}:cluster/elsewhere");
+    std::fs::write(env.kubeconfig(), kubeconfig.replace(&contexts[1], &moved)).expect("write");
+    contexts[1] = moved;
+    let file = env.dir.path().join("fleet.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "clusters:\n  - context: {}\n  - context: {}\n    profile: other\n",
+            contexts[0], contexts[1]
+        ),
+    )
+    .expect("fleet.yaml");
+    env.reset_calls();
+    let path = file.to_string_lossy().to_string();
+    let out = env.run(&["setup", "-f", &path, "-o", "json"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["clusters"][0]["account"], ACCOUNT, "{doc:#}");
+    assert_eq!(doc["clusters"][1]["account"], OTHER_ACCOUNT, "{doc:#}");
+    let calls = env.aws_calls();
+    // One caller per profile; nothing shared across accounts.
+    assert_eq!(count(&calls, "GetCallerIdentity"), 2, "{calls:?}");
+    assert_eq!(count(&calls, "CreatePolicy"), 2 * 2, "{calls:?}");
+    // Each account got its own roles; the other cluster's ServiceAccount names the other account's.
+    let other_iam = aws_sdk_iam::Client::new(&other_config);
+    let role = other_iam.get_role().role_name(INGEST_ROLE).send().await;
+    assert!(role.is_ok(), "{role:?}");
+    assert_eq!(
+        annotation(&elsewhere, "prometheus", INGEST_SA).as_deref(),
+        Some(format!("arn:aws:iam::{OTHER_ACCOUNT}:role/{INGEST_ROLE}").as_str())
+    );
+    assert_eq!(
+        annotation(&env.kube, "prometheus", INGEST_SA).as_deref(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/{INGEST_ROLE}").as_str())
+    );
+}

@@ -8,6 +8,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -79,7 +80,15 @@ impl SdkAws {
                     .build(),
             );
         if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
+            // A named profile's own credentials: the default chain would take
+            // AWS_ACCESS_KEY_ID from the environment first, and act in that
+            // account while the run says it uses the profile.
+            let credentials = ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build();
+            loader = loader
+                .profile_name(profile)
+                .credentials_provider(credentials);
         }
         if let Some(region) = region {
             loader = loader.region(Region::new(region.to_owned()));

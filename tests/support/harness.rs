@@ -68,6 +68,14 @@ impl std::fmt::Debug for Output {
     }
 }
 
+/// Temporary credentials (another account's, from moto's AssumeRole).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
 pub struct Env {
     moto: Child,
     pub moto_url: String,
@@ -188,17 +196,66 @@ impl Env {
             .expect("create the EKS cluster in moto");
     }
 
-    /// An EKS client for another region of the account.
-    pub async fn eks_in(&self, region: &str) -> aws_sdk_eks::Client {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// An SDK configuration for moto in `region`, as the harness (account
+    /// 123456789012) or with other credentials (another account's).
+    pub async fn sdk_config(
+        &self,
+        region: &str,
+        as_: Option<&Credentials>,
+    ) -> aws_config::SdkConfig {
+        let credentials = match as_ {
+            Some(c) => aws_sdk_iam::config::Credentials::new(
+                &c.access_key_id,
+                &c.secret_access_key,
+                Some(c.session_token.clone()),
+                None,
+                "e2e-other-account",
+            ),
+            None => aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "e2e"),
+        };
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(&self.moto_url)
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                "testing", "testing", None, None, "e2e",
-            ))
+            .credentials_provider(credentials)
             .load()
-            .await;
-        aws_sdk_eks::Client::new(&config)
+            .await
+    }
+
+    /// An EKS client for another region of the account.
+    pub async fn eks_in(&self, region: &str) -> aws_sdk_eks::Client {
+        aws_sdk_eks::Client::new(&self.sdk_config(region, None).await)
+    }
+
+    /// Credentials that act in `account`: moto's AssumeRole switches accounts
+    /// (the role need not exist).
+    pub async fn credentials_in(&self, account: &str) -> Credentials {
+        let sts = aws_sdk_sts::Client::new(&self.sdk_config(REGION, None).await);
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/e2e"))
+            .role_session_name("e2e")
+            .send()
+            .await
+            .expect("assume a role in the other account");
+        let c = out.credentials().expect("credentials");
+        Credentials {
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().to_string(),
+        }
+    }
+
+    /// `[name]` in the plugin's `~/.aws/credentials` (HOME is the test's dir).
+    pub fn write_aws_profile(&self, name: &str, c: &Credentials) {
+        let dir = self.dir.path().join(".aws");
+        std::fs::create_dir_all(&dir).expect("~/.aws");
+        let path = dir.join("credentials");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&format!(
+            "[{name}]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+            c.access_key_id, c.secret_access_key, c.session_token
+        ));
+        std::fs::write(path, text).expect("write ~/.aws/credentials");
     }
 
     /// An EKS cluster in another region of the account.
