@@ -201,6 +201,8 @@ struct Member {
     prepared: Prepared,
     /// Index into the fleet's clients.
     client: usize,
+    /// The account-level reads it shares with its profile's other clusters.
+    reads: Rc<AccountReads>,
     connection: Connection,
 }
 
@@ -208,17 +210,78 @@ struct Member {
 /// Errors (exit 2, nothing called) when any cluster's inputs are wrong.
 pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Result<i32> {
     let parallel = usize::from(f.parallel.max(1));
-    // Every input of every cluster first: one bad entry stops the run before any call.
     let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+    let (mut members, configs) = check_all(specs, kubeconfig.as_ref()).await?;
+    let clients: Vec<Traced<SdkAws>> = configs
+        .iter()
+        .map(|k| Traced(SdkAws::new(&k.config)))
+        .collect();
+    let mut reads: HashMap<Option<String>, Rc<AccountReads>> = HashMap::new();
+    for m in &mut members {
+        let profile = configs[m.client].profile.clone();
+        m.reads = reads.entry(profile).or_default().clone();
+    }
+
+    let (mut planned, mut outcomes) =
+        observe_all(&mut members, &clients, kubeconfig.as_ref(), parallel).await;
+
+    // Coordinate: shared writes once, chains for differing writes, refusals.
+    let views: Vec<Option<coordinate::View>> = members
+        .iter()
+        .zip(&planned)
+        .map(|(m, p)| {
+            p.as_ref().map(|(observed, plan)| coordinate::View {
+                label: m.label.clone(),
+                plan,
+                observed,
+            })
+        })
+        .collect();
+    let coordination = coordinate::coordinate(&views, plans_writes(&members));
+    drop(views);
+    for (i, refusals) in &coordination.refusals {
+        if let Some((_, plan)) = planned.get_mut(*i).and_then(Option::as_mut) {
+            plan.refusals.extend(refusals.iter().cloned());
+        }
+    }
+
+    for (i, outcome) in apply_all(&members, &clients, planned, &coordination, parallel).await {
+        outcomes[i] = Some(outcome);
+    }
+    let results: Vec<report::Result> = members
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(m, o)| {
+            o.map(|outcome| report::Result {
+                label: m.label.clone(),
+                origin: m.prepared.spec.origin.clone(),
+                outcome,
+            })
+        })
+        .collect();
+    let command = members
+        .first()
+        .map_or("setup", |m| m.prepared.spec.mode.command());
+    let stats: Vec<_> = reads.values().map(|r| r.stats()).collect();
+    report::print(g.output, command, &results, &coordination.notes, &stats)
+}
+
+/// Every input of every cluster, before any call: one bad entry stops the
+/// run (exit 2, each problem listed). Returns the clusters ready to observe
+/// and the AWS configurations they use.
+async fn check_all(
+    specs: Vec<ClusterSpec>,
+    kubeconfig: Option<&Kubeconfig>,
+) -> Result<(Vec<Member>, Vec<ClientConfig>)> {
     let mut problems = Vec::new();
     let mut checked = Vec::new();
     for mut spec in specs {
         let origin = spec.origin.clone().unwrap_or_default();
-        if let Err(e) = context_of_cluster(&mut spec, kubeconfig.as_ref()) {
+        if let Err(e) = context_of_cluster(&mut spec, kubeconfig) {
             problems.push(format!("{origin}: {e}"));
             continue;
         }
-        match cluster::check(spec, kubeconfig.as_ref()) {
+        match cluster::check(spec, kubeconfig) {
             Ok(c) => checked.push(c),
             Err(e) => problems.push(format!("{origin}: {e}")),
         }
@@ -253,11 +316,12 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
                 }
             },
         };
-        match cluster::prepare(c, region, kubeconfig.as_ref()) {
+        match cluster::prepare(c, region, kubeconfig) {
             Ok(prepared) => members.push(Member {
                 label: String::new(),
                 prepared,
                 client,
+                reads: Rc::default(),
                 connection: None,
             }),
             Err(e) => problems.push(format!("{origin}: {e}")),
@@ -275,25 +339,22 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
                 .join("\n")
         )));
     }
-    let clients: Vec<Traced<SdkAws>> = configs
-        .iter()
-        .map(|k| Traced(SdkAws::new(&k.config)))
-        .collect();
-    let mut reads: HashMap<Option<String>, Rc<AccountReads>> = HashMap::new();
-    let member_reads: Vec<Rc<AccountReads>> = members
-        .iter()
-        .map(|m| {
-            let profile = configs[m.client].profile.clone();
-            reads.entry(profile).or_default().clone()
-        })
-        .collect();
+    Ok((members, configs))
+}
 
-    // Observe and plan every cluster; nothing writes until all have.
+/// Observes and plans every cluster (`parallel` at once), the account-level
+/// reads shared; nothing writes until all have. Returns each cluster's
+/// observation and plan, or (for a cluster that failed) its outcome.
+async fn observe_all(
+    members: &mut [Member],
+    clients: &[Traced<SdkAws>],
+    kubeconfig: Option<&Kubeconfig>,
+    parallel: usize,
+) -> (Vec<Option<(Observed, Plan)>>, Vec<Option<Outcome>>) {
     let observations: Vec<(Connection, Result<(Observed, Plan)>)> =
-        futures::stream::iter(members.iter().enumerate())
-            .map(|(i, m)| {
-                let aws = SharedReads::new(&clients[m.client], member_reads[i].clone());
-                let kubeconfig = kubeconfig.as_ref();
+        futures::stream::iter(members.iter())
+            .map(|m| {
+                let aws = SharedReads::new(&clients[m.client], m.reads.clone());
                 async move {
                     let connection = match cluster::connect(&m.prepared, kubeconfig).await {
                         Ok(c) => c,
@@ -308,8 +369,8 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
             .buffered(parallel)
             .collect()
             .await;
-    let mut planned: Vec<Option<(Observed, Plan)>> = Vec::new();
-    let mut outcomes: Vec<Option<Outcome>> = Vec::new();
+    let mut planned = Vec::new();
+    let mut outcomes = Vec::new();
     for (m, (connection, observation)) in members.iter_mut().zip(observations) {
         m.connection = connection;
         match observation {
@@ -324,100 +385,72 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
             }
         }
     }
+    (planned, outcomes)
+}
 
-    // Coordinate: shared writes once, chains for differing writes, refusals.
-    let views: Vec<Option<coordinate::View>> = members
-        .iter()
-        .zip(&planned)
-        .map(|(m, p)| {
-            p.as_ref().map(|(observed, plan)| coordinate::View {
-                label: m.label.clone(),
-                plan,
-                observed,
-            })
-        })
-        .collect();
-    let coordination = coordinate::coordinate(&views, plans_writes(&members));
-    drop(views);
+/// Concludes every planned cluster: independent ones at once (`parallel`),
+/// the writes they share made once; a chain one after another, each after
+/// the first from a fresh observation (its plan saw the account before the
+/// others wrote). Returns each concluded cluster's outcome by index.
+async fn apply_all(
+    members: &[Member],
+    clients: &[Traced<SdkAws>],
+    planned: Vec<Option<(Observed, Plan)>>,
+    coordination: &coordinate::Coordination,
+    parallel: usize,
+) -> Vec<(usize, Outcome)> {
     let shared = SharedWrites::default();
     for key in &coordination.shared {
         shared.share(key.clone());
     }
-    for (i, refusals) in &coordination.refusals {
-        if let Some((_, plan)) = planned.get_mut(*i).and_then(Option::as_mut) {
-            plan.refusals.extend(refusals.iter().cloned());
-        }
-    }
-    let options = ApplyOptions {
+    let options = &ApplyOptions {
         shared: Some(shared),
         ..ApplyOptions::default()
     };
-
-    // Apply: independent clusters at once; a chain one after another, each
-    // after the first from a fresh observation (its plan saw the account
-    // before the others wrote).
-    let units = coordination.units(members.len());
-    let members = &members;
-    let clients = &clients;
-    let options = &options;
-    let planned = std::cell::RefCell::new(planned);
-    let planned = &planned;
-    let concluded: Vec<Vec<(usize, Outcome)>> = futures::stream::iter(units)
-        .map(|unit| async move {
-            let mut out = Vec::new();
-            for (step, i) in unit.iter().copied().enumerate() {
-                let m = &members[i];
-                let aws = &clients[m.client];
-                let taken = planned.borrow_mut()[i].take();
-                let Some((_, mut plan)) = taken else { continue };
-                if step > 0 && m.prepared.spec.mode.writes() && plan.refusals.is_empty() {
-                    let fresh =
-                        cluster::observe_and_plan(&m.prepared, aws, m.connection.as_ref(), false)
-                            .await;
-                    match fresh {
-                        Ok((_, p)) => plan = p,
-                        Err(e) => {
-                            out.push((i, Outcome::failed(m.prepared.known.clone(), e)));
-                            continue;
+    let planned = &std::cell::RefCell::new(planned);
+    let concluded: Vec<Vec<(usize, Outcome)>> =
+        futures::stream::iter(coordination.units(members.len()))
+            .map(|unit| async move {
+                let mut out = Vec::new();
+                for (step, i) in unit.iter().copied().enumerate() {
+                    let m = &members[i];
+                    let aws = &clients[m.client];
+                    let taken = planned.borrow_mut()[i].take();
+                    let Some((_, mut plan)) = taken else { continue };
+                    if step > 0 && m.prepared.spec.mode.writes() && plan.refusals.is_empty() {
+                        let fresh = cluster::observe_and_plan(
+                            &m.prepared,
+                            aws,
+                            m.connection.as_ref(),
+                            false,
+                        )
+                        .await;
+                        match fresh {
+                            Ok((_, p)) => plan = p,
+                            Err(e) => {
+                                out.push((i, Outcome::failed(m.prepared.known.clone(), e)));
+                                continue;
+                            }
                         }
                     }
+                    let mut outcome = cluster::conclude(
+                        &m.prepared,
+                        plan,
+                        aws,
+                        m.connection.as_ref(),
+                        options,
+                        false,
+                    )
+                    .await;
+                    outcome.known.account = m.prepared.known.account.clone();
+                    out.push((i, outcome));
                 }
-                let mut outcome = cluster::conclude(
-                    &m.prepared,
-                    plan,
-                    aws,
-                    m.connection.as_ref(),
-                    options,
-                    false,
-                )
-                .await;
-                outcome.known.account = m.prepared.known.account.clone();
-                out.push((i, outcome));
-            }
-            out
-        })
-        .buffer_unordered(parallel)
-        .collect()
-        .await;
-    for (i, outcome) in concluded.into_iter().flatten() {
-        outcomes[i] = Some(outcome);
-    }
-    let results: Vec<report::Result> = members
-        .iter()
-        .zip(outcomes)
-        .filter_map(|(m, o)| {
-            o.map(|outcome| report::Result {
-                label: m.label.clone(),
-                origin: m.prepared.spec.origin.clone(),
-                outcome,
+                out
             })
-        })
-        .collect();
-    let command = members
-        .first()
-        .map_or("setup", |m| m.prepared.spec.mode.command());
-    let stats: Vec<_> = reads.values().map(|r| r.stats()).collect();
-    report::print(g.output, command, &results, &coordination.notes, &stats)
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+    concluded.into_iter().flatten().collect()
 }
 
 /// An entry that names a cluster but no context gets the context that names
