@@ -548,3 +548,6 @@ fn plans_writes(members: &[Member]) -> bool {
         .iter()
         .any(|m| !matches!(m.prepared.spec.mode, Mode::Status))
 }
+
+#[cfg(test)]
+mod tests;
