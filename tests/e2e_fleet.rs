@@ -450,3 +450,23 @@ async fn a_fleet_across_two_accounts_uses_each_entrys_profile_and_reads_each_acc
         Some(format!("arn:aws:iam::{ACCOUNT}:role/{INGEST_ROLE}").as_str())
     );
 }
+
+#[tokio::test]
+async fn the_fix_status_suggests_keeps_the_name_template() {
+    let env = Env::start().await;
+    let out = env
+        .run(&[
+            "status",
+            "--role-name",
+            "amp-{cluster}-{kind}",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let fix = out.json()["fix"].as_str().unwrap_or_default().to_string();
+    assert!(
+        fix.contains("--role-name 'amp-{cluster}-{kind}'"),
+        "running it must make the same roles: {fix}"
+    );
+}

@@ -2,8 +2,8 @@
 //! entries override the command line's run.
 
 use super::*;
-use crate::cli::{Cli, Command};
 use crate::aws::Tags;
+use crate::cli::{Cli, Command};
 use clap::Parser;
 
 /// The base run and fleet flags of `kubectl amp-iam ARGS`, as `run` builds them.

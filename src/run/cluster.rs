@@ -274,7 +274,7 @@ pub async fn conclude<A: Aws, C: Cluster>(
             dry_run
         }
         Mode::Status => {
-            let fix = fix_command(&p.spec.target, &p.kinds, &plan);
+            let fix = fix_command(&p.spec, &p.kinds, &plan);
             let code = if plan.is_converged() {
                 exit::OK
             } else {
@@ -417,7 +417,9 @@ pub fn credentials_source(profile: Option<&str>) -> String {
 }
 
 /// The setup command that fixes what `status` found, with the same target flags.
-fn fix_command(t: &TargetArgs, kinds: &[Kind], plan: &Plan) -> String {
+fn fix_command(spec: &ClusterSpec, kinds: &[Kind], plan: &Plan) -> String {
+    let t = &spec.target;
+    let sel = &spec.selection;
     let mut cmd = String::from("kubectl amp-iam setup");
     for k in kinds {
         cmd.push(' ');
@@ -431,6 +433,20 @@ fn fix_command(t: &TargetArgs, kinds: &[Kind], plan: &Plan) -> String {
         if let Some(v) = value {
             cmd.push_str(&format!(" {flag} {v}"));
         }
+    }
+    // The same names, or the fix would make the guide's instead.
+    for (flag, value) in [
+        ("--service-account", &sel.service_account),
+        ("--role-name", &sel.role_name),
+        ("--policy-name", &sel.policy_name),
+        ("--profile", &spec.profile),
+    ] {
+        if let Some(v) = value {
+            cmd.push_str(&format!(" {flag} {}", shell_word(v)));
+        }
+    }
+    if sel.role_path != "/" {
+        cmd.push_str(&format!(" --role-path {}", shell_word(&sel.role_path)));
     }
     if kinds.iter().any(|k| k.is_irsa()) {
         cmd.push_str(&format!(" -n {}", plan.namespace));
@@ -448,6 +464,19 @@ fn fix_command(t: &TargetArgs, kinds: &[Kind], plan: &Plan) -> String {
         cmd.push_str(" --restart");
     }
     cmd
+}
+
+/// A value as one shell word: quoted when it holds more than name characters
+/// (a template's braces).
+fn shell_word(v: &str) -> String {
+    let plain = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+".contains(c));
+    if plain && !v.is_empty() {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
 }
 
 /// Next steps after an applied setup.
