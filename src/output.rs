@@ -372,6 +372,7 @@ mod tests {
             workloads: vec![],
             warnings: vec![],
             needs_trust_quota: false,
+            policy_documents: Default::default(),
         }
     }
 

@@ -12,15 +12,18 @@
 //! they are refused before any write, with the template that separates them.
 
 use crate::apply::SharedWrites;
-use crate::observe::Observed;
+use crate::aws::Role;
+use crate::observe::{Observed, ObservedRole};
 use crate::plan::{Op, Plan};
 use crate::policy;
+use crate::recipe::Desired;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One planned cluster, as coordination sees it.
 pub struct View<'a> {
     pub label: String,
+    pub desired: &'a Desired,
     pub plan: &'a Plan,
     pub observed: &'a Observed,
 }
@@ -35,6 +38,9 @@ pub struct Coordination {
     pub refusals: BTreeMap<usize, Vec<String>>,
     /// What the report says about the fleet as a whole.
     pub notes: Vec<String>,
+    /// Accounts whose trust policy quota decides a shared role: read it and
+    /// coordinate again.
+    pub needs_quota: BTreeSet<String>,
 }
 
 impl Coordination {
@@ -74,26 +80,14 @@ fn resource_of(op: &Op) -> Option<String> {
     })
 }
 
-/// The policy document a write sets, if it sets one.
-fn policy_document(op: &Op) -> Option<&str> {
-    match op {
-        Op::CreatePolicy { document, .. } | Op::UpdatePolicy { document, .. } => Some(document),
-        _ => None,
-    }
-}
-
-/// The trust document a write sets, if it sets one.
-fn trust_document(op: &Op) -> Option<&str> {
-    match op {
-        Op::CreateRole { role, .. } => Some(&role.trust_policy),
-        Op::UpdateTrust { document, .. } => Some(document),
-        _ => None,
-    }
-}
-
 /// Coordinates the planned clusters (None: failed before planning). With
-/// `writes` false (status, dry runs) only the notes matter.
-pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
+/// `writes` false (status) only the notes matter. `quotas`: the trust policy
+/// quotas read so far, by account (see [`Coordination::needs_quota`]).
+pub fn coordinate(
+    views: &[Option<View>],
+    writes: bool,
+    quotas: &BTreeMap<String, usize>,
+) -> Coordination {
     let mut out = Coordination::default();
     // (scope, resource) → cluster → its writes to it, in plan order.
     let mut touched: BTreeMap<(String, String), BTreeMap<usize, Vec<&Op>>> = BTreeMap::new();
@@ -132,6 +126,43 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
     let labels = |set: &BTreeMap<usize, Vec<&Op>>| -> String {
         set.keys().map(label).collect::<Vec<_>>().join(", ")
     };
+    // One policy wanted two ways (their workspaces or actions differ): the
+    // cluster that wrote last would silently narrow the others' access. A
+    // cluster whose policy is already as it wants counts too: it relies on it.
+    let mut wanted: BTreeMap<(String, String), BTreeMap<usize, &str>> = BTreeMap::new();
+    for (i, view) in views.iter().enumerate() {
+        let Some(v) = view.as_ref().filter(|v| v.plan.command != "teardown") else {
+            continue;
+        };
+        for (arn, document) in &v.plan.policy_documents {
+            wanted
+                .entry((
+                    format!("account {}", v.plan.account),
+                    format!("policy {arn}"),
+                ))
+                .or_default()
+                .insert(i, document.as_str());
+        }
+    }
+    let mut scoped_two_ways: BTreeSet<(String, String)> = BTreeSet::new();
+    for ((scope, resource), by_cluster) in &wanted {
+        let documents: BTreeSet<&str> = by_cluster.values().copied().collect();
+        if documents.len() < 2 {
+            continue;
+        }
+        let shown: Vec<&str> = by_cluster.keys().map(label).collect();
+        let refusal = format!(
+            "{resource} ({scope}) is wanted with {} different documents by clusters {} (their workspaces or actions differ), and one policy serves them all: give each cluster its own policy with a name template, e.g. --policy-name 'AMP-{{kind}}-{{cluster}}' (policyName in the -f file)",
+            documents.len(),
+            shown.join(", ")
+        );
+        if writes {
+            for i in by_cluster.keys() {
+                out.refusals.entry(*i).or_default().push(refusal.clone());
+            }
+        }
+        scoped_two_ways.insert((scope.clone(), resource.clone()));
+    }
     // Union-find over clusters that write one resource differently.
     let mut chain_of: Vec<usize> = (0..views.len()).collect();
     fn root(chain_of: &mut [usize], i: usize) -> usize {
@@ -142,9 +173,10 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
         chain_of[i] = r;
         r
     }
-    let mut chained_roles: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut chained_roles: Vec<(String, String, Vec<usize>)> = Vec::new();
     for ((scope, resource), by_cluster) in &touched {
-        if by_cluster.len() < 2 {
+        let key = (scope.clone(), resource.clone());
+        if by_cluster.len() < 2 || scoped_two_ways.contains(&key) {
             continue;
         }
         let keyed: Vec<Vec<String>> = by_cluster
@@ -162,33 +194,13 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
             }
             continue;
         }
-        let documents: BTreeSet<&str> = by_cluster
-            .values()
-            .flatten()
-            .filter_map(|op| policy_document(op))
-            .collect();
-        if documents.len() > 1 {
-            // One policy cannot be scoped two ways: the later write would
-            // silently narrow the other clusters' access.
-            let refusal = format!(
-                "{resource} ({scope}) would be written with {} different documents by clusters {} (their workspaces or actions differ): give each cluster its own policy with a name template, e.g. --policy-name 'AMP-{{kind}}-{{cluster}}' (policyName in the -f file)",
-                documents.len(),
-                labels(by_cluster)
-            );
-            if writes {
-                for i in by_cluster.keys() {
-                    out.refusals.entry(*i).or_default().push(refusal.clone());
-                }
-            }
-            continue;
-        }
         let members: Vec<usize> = by_cluster.keys().copied().collect();
         for pair in members.windows(2) {
             let (a, b) = (root(&mut chain_of, pair[0]), root(&mut chain_of, pair[1]));
             chain_of[a.max(b)] = a.min(b);
         }
         if resource.starts_with("role ") {
-            chained_roles.push((resource.clone(), members));
+            chained_roles.push((scope.clone(), resource.clone(), members));
         } else if kept_by_all && writes {
             out.notes.push(format!(
                 "{resource} is used by clusters {}: their teardowns run one after another, so the last one deletes it",
@@ -206,10 +218,19 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
         chains.entry(r).or_default().push(i);
     }
     out.chains = chains.into_values().filter(|c| c.len() > 1).collect();
-    for (resource, members) in chained_roles {
+    for (scope, resource, members) in chained_roles {
         let shown: Vec<&str> = members.iter().map(label).collect();
-        match shared_trust_size(views, &resource, &members) {
-            Some((size, quota)) if size > quota => {
+        let size = shared_trust(views, &resource, &members).map(|t| policy::minify(&t).len());
+        let account = scope.trim_start_matches("account ").to_string();
+        let quota = quotas.get(&account).copied();
+        if size.is_some_and(|s| s > policy::TRUST_POLICY_LIMIT) && quota.is_none() {
+            // Judged by the account's real quota: the caller reads it and asks again.
+            out.needs_quota.insert(account);
+            continue;
+        }
+        let quota = quota.unwrap_or(policy::TRUST_POLICY_LIMIT);
+        match size {
+            Some(size) if size > quota => {
                 let refusal = format!(
                     "{resource} is shared by clusters {}: with each cluster's statement its trust policy comes to about {size} characters, over the account's quota of {quota}: give each cluster its own roles with a name template, e.g. --role-name 'amp-{{cluster}}-{{kind}}' (roleName in the -f file)",
                     shown.join(", ")
@@ -227,51 +248,57 @@ pub fn coordinate(views: &[Option<View>], writes: bool) -> Coordination {
     out
 }
 
-/// The size the shared role's trust comes to once every member's statements
-/// are in (the union of what each plans), and the account's quota.
-fn shared_trust_size(
-    views: &[Option<View>],
-    resource: &str,
-    members: &[usize],
-) -> Option<(usize, usize)> {
+/// The trust the shared role comes to once every member has added its own,
+/// by the planner itself: each member planned against the trust the earlier
+/// ones leave (a Pod Identity cluster joins an existing statement's cluster
+/// list; an IRSA cluster adds its provider's statement). None for teardowns,
+/// which only shrink it.
+fn shared_trust(views: &[Option<View>], resource: &str, members: &[usize]) -> Option<Value> {
     let name = resource.strip_prefix("role ")?;
-    let mut statements: Vec<Value> = Vec::new();
-    let mut quota = policy::TRUST_POLICY_LIMIT;
-    let mut base: Option<Value> = None;
+    let mut current: Option<ObservedRole> = None;
     for v in members.iter().filter_map(|i| views[*i].as_ref()) {
-        quota = v.observed.trust_quota.unwrap_or(quota).max(quota);
-        if let Some(Some(role)) = v.observed.roles.get(name) {
-            base.get_or_insert_with(|| role.trust.clone());
-            add_statements(&mut statements, &role.trust);
+        if v.plan.command == "teardown" {
+            return None;
         }
-        for op in v.plan.changes.iter().filter_map(|c| c.op.as_ref()) {
-            let is_this_role = resource_of(op).as_deref() == Some(resource);
-            if let Some(doc) = trust_document(op).filter(|_| is_this_role) {
-                if let Ok(doc) = serde_json::from_str::<Value>(doc) {
-                    base.get_or_insert_with(|| doc.clone());
-                    add_statements(&mut statements, &doc);
+        let mut observed = v.observed.clone();
+        // The size is judged below, against the account's quota: here the
+        // planner is only to say what the trust becomes.
+        observed.trust_quota = Some(usize::MAX);
+        if let Some(role) = &current {
+            observed.roles.insert(name.to_string(), Some(role.clone()));
+        }
+        let plan = crate::plan::setup(v.desired, &observed);
+        let before = observed.roles.get(name).cloned().flatten();
+        current = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.op.as_ref())
+            .find_map(|op| match op {
+                Op::CreateRole { role, .. } if role.name == name => {
+                    let trust = serde_json::from_str(&role.trust_policy).ok()?;
+                    Some(ObservedRole {
+                        role: Role {
+                            name: role.name.clone(),
+                            arn: observed.account.role(&role.path, &role.name),
+                            path: role.path.clone(),
+                            trust_policy: role.trust_policy.clone(),
+                            tags: role.tags.clone(),
+                        },
+                        trust,
+                        attached: Vec::new(),
+                    })
                 }
-            }
-        }
+                Op::UpdateTrust { role, document } if role == name => {
+                    let mut updated = before.clone()?;
+                    updated.trust = serde_json::from_str(document).ok()?;
+                    updated.role.trust_policy = document.clone();
+                    Some(updated)
+                }
+                _ => None,
+            })
+            .or(before);
     }
-    let mut doc = base?;
-    if let Some(m) = doc.as_object_mut() {
-        m.insert("Statement".into(), Value::Array(statements));
-    }
-    Some((policy::minify(&doc).len(), quota))
-}
-
-fn add_statements(into: &mut Vec<Value>, doc: &Value) {
-    let found = match doc.get("Statement") {
-        Some(Value::Array(all)) => all.clone(),
-        Some(one) => vec![one.clone()],
-        None => Vec::new(),
-    };
-    for s in found {
-        if !into.contains(&s) {
-            into.push(s);
-        }
-    }
+    current.map(|r| r.trust)
 }
 
 #[cfg(test)]
@@ -318,19 +345,30 @@ mod tests {
             .collect()
     }
 
-    fn run(planned: &[(Observed, Plan)], writes: bool) -> Coordination {
+    fn run(desired: &[Desired], planned: &[(Observed, Plan)], writes: bool) -> Coordination {
+        run_with_quotas(desired, planned, writes, &BTreeMap::new())
+    }
+
+    fn run_with_quotas(
+        desired: &[Desired],
+        planned: &[(Observed, Plan)],
+        writes: bool,
+        quotas: &BTreeMap<String, usize>,
+    ) -> Coordination {
         let views: Vec<Option<View>> = planned
             .iter()
+            .zip(desired)
             .enumerate()
-            .map(|(i, (observed, plan))| {
+            .map(|(i, ((observed, plan), desired))| {
                 Some(View {
                     label: format!("c{i}"),
+                    desired,
                     plan,
                     observed,
                 })
             })
             .collect();
-        coordinate(&views, writes)
+        coordinate(&views, writes, quotas)
     }
 
     #[test]
@@ -339,7 +377,7 @@ mod tests {
         let d: Vec<Desired> = (0..3)
             .map(|i| desired(&format!("c{i}"), None, None))
             .collect();
-        let c = run(&planned(&aws, &d), true);
+        let c = run(&d, &planned(&aws, &d), true);
         assert_eq!(c.chains, vec![vec![0, 1, 2]]);
         assert!(c.refusals.is_empty(), "{:?}", c.refusals);
         // The policy: one CreatePolicy, the same for all three.
@@ -360,7 +398,7 @@ mod tests {
         let d: Vec<Desired> = (0..3)
             .map(|i| desired(&format!("c{i}"), Some("amp-{cluster}-{kind}"), None))
             .collect();
-        let c = run(&planned(&aws, &d), true);
+        let c = run(&d, &planned(&aws, &d), true);
         assert!(c.chains.is_empty(), "{:?}", c.chains);
         assert_eq!(c.units(3), vec![vec![0], vec![1], vec![2]]);
         assert_eq!(
@@ -380,7 +418,7 @@ mod tests {
             desired("c0", Some("amp-{cluster}-{kind}"), Some(&ws_a)),
             desired("c1", Some("amp-{cluster}-{kind}"), Some(&ws_b)),
         ];
-        let c = run(&planned(&aws, &d), true);
+        let c = run(&d, &planned(&aws, &d), true);
         for i in [0, 1] {
             let r = c.refusals.get(&i).map(|r| r.join("\n")).unwrap_or_default();
             assert!(
@@ -397,20 +435,82 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_already_scoped_for_one_cluster_is_not_narrowed_for_another() {
+        // c0's policy exists, scoped to its workspace; c1 wants it for another.
+        let aws = account(2);
+        let ws_a = aws.put_workspace(Some("a"), Default::default());
+        let ws_b = aws.put_workspace(Some("b"), Default::default());
+        let k8s = FakeCluster::new().with_namespace("prometheus");
+        let first = desired("c0", Some("amp-{cluster}-{kind}"), Some(&ws_a));
+        let observed = block_on(observe(&aws, Some(&k8s), &first, Extras::default())).unwrap();
+        let mut plan = crate::plan::setup(&first, &observed);
+        let options = crate::apply::ApplyOptions::default();
+        block_on(crate::apply::apply(&mut plan, &aws, Some(&k8s), &options)).unwrap();
+        let d = vec![
+            first,
+            desired("c1", Some("amp-{cluster}-{kind}"), Some(&ws_b)),
+        ];
+        let p = planned(&aws, &d);
+        // c0 plans no write to the policy (it is as it wants), c1 an update.
+        assert!(
+            p[0].1
+                .changes
+                .iter()
+                .filter_map(|c| c.op.as_ref())
+                .all(|op| !matches!(op, Op::UpdatePolicy { .. }))
+        );
+        let c = run(&d, &p, true);
+        for i in [0, 1] {
+            let r = c.refusals.get(&i).map(|r| r.join("\n")).unwrap_or_default();
+            assert!(
+                r.contains("2 different documents by clusters c0, c1"),
+                "{i}: {r}"
+            );
+        }
+    }
+
+    #[test]
     fn a_shared_trust_over_the_quota_is_refused_with_the_template() {
-        // Each cluster adds one ~270-character statement: 8 exceed 2,048.
+        // Each IRSA cluster adds its provider's statement: 8 exceed 2,048.
         let aws = account(8);
         let d: Vec<Desired> = (0..8)
             .map(|i| desired(&format!("c{i}"), None, None))
             .collect();
-        let c = run(&planned(&aws, &d), true);
+        let p = planned(&aws, &d);
+        // Over IAM's default: the account's real quota decides, so it is asked for.
+        let c = run(&d, &p, true);
+        assert_eq!(c.needs_quota, BTreeSet::from(["111122223333".to_string()]));
+        assert!(c.refusals.is_empty(), "{:?}", c.refusals);
+        let default = BTreeMap::from([("111122223333".to_string(), 2048)]);
+        let c = run_with_quotas(&d, &p, true, &default);
         assert_eq!(c.refusals.len(), 8, "{:?}", c.refusals);
         let r = c.refusals[&0].join("\n");
         assert!(r.contains("over the account's quota of 2048"), "{r}");
         assert!(r.contains("--role-name 'amp-{cluster}-{kind}'"), "{r}");
-        // A few clusters fit: chained, not refused.
-        let c = run(&planned(&aws, &d[..3]), true);
-        assert!(c.refusals.is_empty());
+        // A raised quota lets them share it.
+        let raised = BTreeMap::from([("111122223333".to_string(), 4096)]);
+        let c = run_with_quotas(&d, &p, true, &raised);
+        assert!(c.refusals.is_empty(), "{:?}", c.refusals);
+        assert_eq!(c.chains, vec![(0..8).collect::<Vec<_>>()]);
+        // A few clusters fit the default: chained, not refused.
+        let c = run(&d[..3], &planned(&aws, &d[..3]), true);
+        assert!(c.refusals.is_empty() && c.needs_quota.is_empty());
+    }
+
+    #[test]
+    fn pod_identity_clusters_join_one_statement_so_many_fit() {
+        // Each Pod Identity cluster adds only its cluster ARN to one statement.
+        let aws = account(8);
+        let d: Vec<Desired> = (0..8)
+            .map(|i| {
+                let mut d = desired(&format!("c{i}"), None, None);
+                d.mode = crate::recipe::IdentityMode::PodIdentity;
+                d
+            })
+            .collect();
+        let c = run(&d, &planned(&aws, &d), true);
+        assert!(c.refusals.is_empty() && c.needs_quota.is_empty(), "{c:?}");
+        assert_eq!(c.chains, vec![(0..8).collect::<Vec<_>>()]);
     }
 
     #[test]
@@ -445,7 +545,7 @@ mod tests {
             );
         }
         // ...unless they run one after another.
-        let c = run(&torn, true);
+        let c = run(&d, &torn, true);
         assert_eq!(c.chains, vec![vec![0, 1]]);
         let notes = c.notes.join("\n");
         assert!(notes.contains("the last one deletes it"), "{notes}");
@@ -457,8 +557,9 @@ mod tests {
         let d: Vec<Desired> = (0..8)
             .map(|i| desired(&format!("c{i}"), None, None))
             .collect();
-        let c = run(&planned(&aws, &d), false);
+        let c = run(&d, &planned(&aws, &d), false);
         assert!(c.chains.is_empty() && c.refusals.is_empty() && c.notes.is_empty());
+        assert!(c.needs_quota.is_empty());
         assert_eq!(c.units(8).len(), 8);
     }
 
@@ -473,11 +574,12 @@ mod tests {
             None,
             Some(View {
                 label: "c1".into(),
+                desired: &d[1],
                 plan: &p[1].1,
                 observed: &p[1].0,
             }),
         ];
-        let c = coordinate(&views, true);
+        let c = coordinate(&views, true, &BTreeMap::new());
         assert!(c.chains.is_empty() && c.refusals.is_empty());
         assert_eq!(c.units(2), vec![vec![0], vec![1]]);
     }

@@ -12,6 +12,7 @@ pub mod file;
 mod report;
 
 use crate::apply::{ApplyOptions, SharedWrites};
+use crate::aws::Aws;
 use crate::aws::sdk::SdkAws;
 use crate::aws::shared::{AccountReads, SharedReads};
 use crate::cli::{FleetArgs, GlobalArgs};
@@ -232,12 +233,23 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
         .map(|(m, p)| {
             p.as_ref().map(|(observed, plan)| coordinate::View {
                 label: m.label.clone(),
+                desired: &m.prepared.desired,
                 plan,
                 observed,
             })
         })
         .collect();
-    let coordination = coordinate::coordinate(&views, plans_writes(&members));
+    let writes = plans_writes(&members);
+    let mut quotas = BTreeMap::new();
+    let mut coordination = coordinate::coordinate(&views, writes, &quotas);
+    if !coordination.needs_quota.is_empty() {
+        // A shared trust over IAM's default: judged by each account's real quota.
+        for account in &coordination.needs_quota {
+            let quota = read_quota(&members, &planned, &clients, account).await;
+            quotas.insert(account.clone(), quota);
+        }
+        coordination = coordinate::coordinate(&views, writes, &quotas);
+    }
     drop(views);
     for (i, refusals) in &coordination.refusals {
         if let Some((_, plan)) = planned.get_mut(*i).and_then(Option::as_mut) {
@@ -264,6 +276,29 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
         .map_or("setup", |m| m.prepared.spec.mode.command());
     let stats: Vec<_> = reads.values().map(|r| r.stats()).collect();
     report::print(g.output, command, &results, &coordination.notes, &stats)
+}
+
+/// The trust policy quota of `account`, read through one of its clusters'
+/// clients (IAM's default when the read fails: the refusal then errs on the
+/// side of the documented limit).
+async fn read_quota(
+    members: &[Member],
+    planned: &[Option<(Observed, Plan)>],
+    clients: &[Traced<SdkAws>],
+    account: &str,
+) -> usize {
+    let client = members
+        .iter()
+        .zip(planned)
+        .find(|(_, p)| p.as_ref().is_some_and(|(o, _)| o.account.id == account))
+        .map(|(m, _)| &clients[m.client]);
+    match client {
+        Some(aws) => aws
+            .trust_policy_quota()
+            .await
+            .unwrap_or(crate::policy::TRUST_POLICY_LIMIT),
+        None => crate::policy::TRUST_POLICY_LIMIT,
+    }
 }
 
 /// Every input of every cluster, before any call: one bad entry stops the

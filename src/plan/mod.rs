@@ -294,6 +294,11 @@ pub struct Plan {
     /// not read yet: read it and plan again (see `observe::read_trust_quota`).
     #[serde(skip)]
     pub needs_trust_quota: bool,
+    /// The document each recipe policy is to have, by ARN (minified), whether
+    /// or not it is written: a fleet refuses clusters that want one policy
+    /// two ways.
+    #[serde(skip)]
+    pub policy_documents: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -353,6 +358,7 @@ impl Plan {
             workloads: Vec::new(),
             warnings,
             needs_trust_quota: false,
+            policy_documents: BTreeMap::new(),
         }
     }
 

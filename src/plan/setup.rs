@@ -366,6 +366,8 @@ pub(super) fn plan_permission_policy(
     let policy_arn = observed_policy
         .map(|p| p.summary.arn.clone())
         .unwrap_or_else(|| account.policy(&desired.options.role_path, &spec.policy_name));
+    plan.policy_documents
+        .insert(policy_arn.clone(), policy::minify(&wanted));
     let summary = format!(
         "{} on {}",
         spec.actions.join(", "),
