@@ -7,6 +7,7 @@
 //! write several clusters share is made once; clusters that would write one
 //! IAM resource differently are chained), and only then does anything write.
 
+mod chain;
 mod coordinate;
 pub mod file;
 mod report;
@@ -447,17 +448,20 @@ async fn apply_all(
         futures::stream::iter(coordination.units(members.len()))
             .map(|unit| async move {
                 let mut out = Vec::new();
+                // What the chain's earlier clusters wrote to roles.
+                let mut written = chain::Written::new();
                 for (step, i) in unit.iter().copied().enumerate() {
                     let m = &members[i];
                     let aws = &clients[m.client];
                     let taken = planned.borrow_mut()[i].take();
                     let Some((_, mut plan)) = taken else { continue };
                     if step > 0 && m.prepared.spec.mode.writes() && plan.refusals.is_empty() {
-                        let fresh = cluster::observe_and_plan(
+                        let fresh = chain::observe_after(
                             &m.prepared,
                             aws,
                             m.connection.as_ref(),
-                            false,
+                            &written,
+                            options.consistency_window,
                         )
                         .await;
                         match fresh {
@@ -477,6 +481,9 @@ async fn apply_all(
                         false,
                     )
                     .await;
+                    if let Some(plan) = &outcome.plan {
+                        chain::record(plan, &mut written);
+                    }
                     outcome.known.account = m.prepared.known.account.clone();
                     out.push((i, outcome));
                 }
