@@ -322,18 +322,32 @@ fn describe_source(cluster: Origin, region: Option<Origin>) -> String {
 }
 
 /// The contexts that name an EKS cluster (by ARN, eksctl's naming or an
-/// `aws eks get-token` user), in kubeconfig order: `--all-contexts`.
-pub fn eks_contexts(kubeconfig: &Kubeconfig) -> Vec<String> {
-    kubeconfig
-        .contexts
-        .iter()
-        .filter(|entry| {
-            context_clues(kubeconfig, entry)
-                .iter()
-                .any(|(_, clues)| clues.cluster.is_some())
-        })
-        .map(|entry| entry.name.clone())
-        .collect()
+/// `aws eks get-token` user), in kubeconfig order, one per cluster:
+/// `--all-contexts`. Also returns each context left out, with the earlier
+/// one that names the same cluster (in the same region and account).
+pub fn eks_contexts(kubeconfig: &Kubeconfig) -> (Vec<String>, Vec<(String, String)>) {
+    // (context, cluster, region, account) of each context kept.
+    type Kept = (String, String, Option<String>, Option<String>);
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in &kubeconfig.contexts {
+        let clues = context_clues(kubeconfig, entry);
+        let Some(cluster) = clues.iter().find_map(|(_, c)| c.cluster.clone()) else {
+            continue;
+        };
+        let region = clues.iter().find_map(|(_, c)| c.region.clone());
+        let account = clues.iter().find_map(|(_, c)| c.account.clone());
+        let same = kept.iter().find(|(_, c, r, a)| {
+            *c == cluster
+                && (r.is_none() || region.is_none() || *r == region)
+                && (a.is_none() || account.is_none() || *a == account)
+        });
+        match same {
+            Some((first, ..)) => skipped.push((entry.name.clone(), first.clone())),
+            None => kept.push((entry.name.clone(), cluster, region, account)),
+        }
+    }
+    (kept.into_iter().map(|(name, ..)| name).collect(), skipped)
 }
 
 /// The contexts that name EKS cluster `cluster` (in `region`, when given):
@@ -1772,4 +1786,51 @@ users:
         assert_eq!(kubeconfig_paths(Some(OsStr::new("")), Some(home)), expected);
         assert!(kubeconfig_paths(None, None).is_empty());
     }
+    const FLEET: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- {cluster: {server: "https://a"}, name: arn:aws:eks:us-east-1:111122223333:cluster/demo}
+- {cluster: {server: "https://a"}, name: demo.us-east-1.eksctl.io}
+- {cluster: {server: "https://b"}, name: arn:aws:eks:eu-west-1:111122223333:cluster/demo}
+- {cluster: {server: "https://c"}, name: kind-local}
+contexts:
+- {context: {cluster: arn:aws:eks:us-east-1:111122223333:cluster/demo, user: u}, name: arn:aws:eks:us-east-1:111122223333:cluster/demo}
+- {context: {cluster: demo.us-east-1.eksctl.io, user: u}, name: alice@demo.us-east-1.eksctl.io}
+- {context: {cluster: arn:aws:eks:eu-west-1:111122223333:cluster/demo, user: u}, name: arn:aws:eks:eu-west-1:111122223333:cluster/demo}
+- {context: {cluster: kind-local, user: u}, name: kind-local}
+users:
+- {name: u, user: {}}
+"#;
+
+    #[test]
+    fn all_contexts_are_the_eks_ones_one_per_cluster_and_region() {
+        let (kept, skipped) = eks_contexts(&kc(FLEET));
+        assert_eq!(
+            kept,
+            [
+                "arn:aws:eks:us-east-1:111122223333:cluster/demo",
+                "arn:aws:eks:eu-west-1:111122223333:cluster/demo"
+            ]
+        );
+        // The eksctl context names the first's cluster; kind-local names none.
+        assert_eq!(
+            skipped,
+            [(
+                "alice@demo.us-east-1.eksctl.io".to_string(),
+                "arn:aws:eks:us-east-1:111122223333:cluster/demo".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_contexts_for_a_cluster_are_those_naming_it_in_its_region() {
+        let kc = kc(FLEET);
+        assert_eq!(
+            contexts_for(&kc, "demo", Some("eu-west-1")),
+            ["arn:aws:eks:eu-west-1:111122223333:cluster/demo"]
+        );
+        assert_eq!(contexts_for(&kc, "demo", Some("us-east-1")).len(), 2);
+        assert!(contexts_for(&kc, "other", None).is_empty());
+    }
+
 }

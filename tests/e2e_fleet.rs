@@ -352,7 +352,7 @@ async fn an_eksctl_cluster_config_on_stdin_sets_up_its_amp_service_accounts() {
     let env = Env::start().await;
     let (second, _west, _) = fleet(&env).await;
     let config = format!(
-        "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata:\n  name: second\n  region: {REGION}\nmanagedNodeGroups:\n  - name: ng-1\niam:\n  withOIDC: true\n  serviceAccounts:\n    - metadata: {{name: amp-ingest, namespace: metrics}}\n      roleName: second-amp-ingest\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess]\n    - metadata: {{name: grafana, namespace: dashboards}}\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusQueryAccess]\n    - metadata: {{name: aws-load-balancer-controller, namespace: kube-system}}\n      wellKnownPolicies: {{awsLoadBalancerController: true}}\n"
+        "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata:\n  name: second\n  region: {REGION}\nmanagedNodeGroups:\n  - name: ng-1\niam:\n  withOIDC: true\n  serviceAccounts:\n    - metadata: {{name: amp-ingest, namespace: metrics}}\n      roleName: second-amp-ingest\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess]\n    - metadata: {{name: adot-collector, namespace: metrics}}\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess]\n    - metadata: {{name: grafana, namespace: dashboards}}\n      attachPolicyARNs: [arn:aws:iam::aws:policy/AmazonPrometheusQueryAccess]\n    - metadata: {{name: aws-load-balancer-controller, namespace: kube-system}}\n      wellKnownPolicies: {{awsLoadBalancerController: true}}\n"
     );
     let out = run_with_stdin(&env, &["setup", "-f", "-"], config).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -370,9 +370,14 @@ async fn an_eksctl_cluster_config_on_stdin_sets_up_its_amp_service_accounts() {
         annotation(&second, "dashboards", "grafana").as_deref(),
         Some(format!("arn:aws:iam::{ACCOUNT}:role/amp-iamproxy-query-role").as_str())
     );
+    // A second remote writer in the same namespace is another ServiceAccount, not a duplicate.
+    assert_eq!(
+        annotation(&second, "metrics", "adot-collector").as_deref(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/amp-iamproxy-ingest-role").as_str())
+    );
     // Nothing went to the current context's cluster (demo).
     assert!(env.kube.service_account("metrics", "amp-ingest").is_none());
-    assert!(stdout.contains("2 clusters: 2 ok"), "{stdout}");
+    assert!(stdout.contains("3 clusters: 3 ok"), "{stdout}");
 }
 
 const OTHER_ACCOUNT: &str = "222233334444";

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::observe::Observed;
 use crate::plan::Plan;
-use crate::recipe::{IdentityMode, Kind, OWN_TAG_KEYS, WorkspaceRef, effective_kinds};
+use crate::recipe::{IdentityMode, OWN_TAG_KEYS, WorkspaceRef, effective_kinds};
 use crate::run::aws_config;
 use crate::run::cluster::{self, ClusterSpec, Mode, Outcome, Prepared};
 use crate::target;
@@ -70,10 +70,15 @@ pub fn specs(
     };
     if f.all_contexts {
         let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
-        let contexts = kubeconfig
+        let (contexts, skipped) = kubeconfig
             .as_ref()
             .map(target::eks_contexts)
             .unwrap_or_default();
+        for (context, first) in skipped {
+            eprintln!(
+                "note: --all-contexts: context {context} names the same cluster as {first}: left out"
+            );
+        }
         if contexts.is_empty() {
             return Err(Error::Usage(
                 "--all-contexts: no context of the kubeconfig names an EKS cluster (by ARN, eksctl's naming or `aws eks get-token`)".into(),
@@ -554,28 +559,34 @@ fn label(members: &mut [Member]) {
     }
 }
 
-/// Two entries for the same ServiceAccounts of one cluster would fight.
+/// Two entries for the same ServiceAccount of one cluster (or its Fargate
+/// role) would fight over it.
 fn duplicates(members: &[Member]) -> Vec<String> {
-    let mut seen: BTreeMap<(Option<String>, String, String, String, Kind), &str> = BTreeMap::new();
+    let mut seen: BTreeMap<(Option<String>, String, String, String), &str> = BTreeMap::new();
     let mut out = Vec::new();
     for m in members {
         let p = &m.prepared;
-        for &kind in &p.kinds {
+        let d = &p.desired;
+        let mut what: Vec<String> = d
+            .irsa
+            .iter()
+            .map(|s| format!("{}/{}", d.namespace, s.service_account))
+            .collect();
+        if let Some(f) = &d.fargate {
+            what.push(format!("Fargate role {}", f.role_name));
+        }
+        let origin = p.spec.origin.as_deref().unwrap_or("?");
+        for w in what {
             let key = (
                 p.spec.profile.clone(),
                 p.region.clone(),
                 p.target.cluster.clone(),
-                p.target.namespace.clone(),
-                kind,
+                w.clone(),
             );
-            let origin = p.spec.origin.as_deref().unwrap_or("?");
             if let Some(first) = seen.insert(key, origin) {
                 out.push(format!(
-                    "{origin}: cluster {} ({}) namespace {} {} is listed already by {first}: list it once",
-                    p.target.cluster,
-                    p.region,
-                    p.target.namespace,
-                    kind.as_str()
+                    "{origin}: cluster {} ({}) {w} is listed already by {first}: list it once",
+                    p.target.cluster, p.region
                 ));
             }
         }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::aws::Tags;
 use crate::cli::{Cli, Command};
+use crate::recipe::Kind;
 use clap::Parser;
 
 /// The base run and fleet flags of `kubectl amp-iam ARGS`, as `run` builds them.
