@@ -17,6 +17,9 @@
 //! The `put_*` seeding helpers write state directly: they are not logged and
 //! skip every check.
 
+mod yielding;
+pub use yielding::Yielding;
+
 use crate::arn::{self, Account};
 use crate::aws::{Addon, FargateSelector, PodIdentityAssociation};
 use crate::aws::{

@@ -1832,5 +1832,4 @@ users:
         assert_eq!(contexts_for(&kc, "demo", Some("us-east-1")).len(), 2);
         assert!(contexts_for(&kc, "other", None).is_empty());
     }
-
 }

@@ -374,9 +374,12 @@ async fn a_shared_write_is_made_once_for_two_clusters_applied_at_once() {
         .with_cluster("c1", "https://oidc.eks.us-east-1.amazonaws.com/id/C1");
     let (mut p0, mut p1, k0, k1) = two_clusters_sharing_a_policy(&aws).await;
     let options = shared_policy_options([&p0, &p1]);
+    // Each answer after a yield: the second cluster reaches the shared write
+    // while the first's CreatePolicy is still in flight.
+    let edge = crate::fake::Yielding(&aws);
     let (r0, r1) = futures::join!(
-        apply(&mut p0, &aws, Some(&k0), &options),
-        apply(&mut p1, &aws, Some(&k1), &options),
+        apply(&mut p0, &edge, Some(&k0), &options),
+        apply(&mut p1, &edge, Some(&k1), &options),
     );
     r0.expect("c0 applied");
     r1.expect("c1 applied");
@@ -406,9 +409,10 @@ async fn a_failed_shared_write_fails_every_cluster_that_shares_it() {
     let (mut p0, mut p1, k0, k1) = two_clusters_sharing_a_policy(&aws).await;
     let options = shared_policy_options([&p0, &p1]);
     aws.fail("iam:CreatePolicy", AwsErrorKind::AccessDenied, 1);
+    let edge = crate::fake::Yielding(&aws);
     let (r0, r1) = futures::join!(
-        apply(&mut p0, &aws, Some(&k0), &options),
-        apply(&mut p1, &aws, Some(&k1), &options),
+        apply(&mut p0, &edge, Some(&k0), &options),
+        apply(&mut p1, &edge, Some(&k1), &options),
     );
     assert!(r0.is_err() && r1.is_err(), "{r0:?} {r1:?}");
     for plan in [&p0, &p1] {

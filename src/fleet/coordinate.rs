@@ -240,7 +240,7 @@ pub fn coordinate(
                 }
             }
             _ => out.notes.push(format!(
-                "{resource} is shared by clusters {}: they are applied one after another, so each adds its statement to the others'; a name template such as --role-name 'amp-{{cluster}}-{{kind}}' lets them run at once",
+                "{resource} is shared by clusters {}: they are applied one after another, each from what the one before left, so none loses another's statement; a name template such as --role-name 'amp-{{cluster}}-{{kind}}' lets them run at once",
                 shown.join(", ")
             )),
         }

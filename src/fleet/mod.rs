@@ -55,6 +55,11 @@ pub fn specs(
             "--cluster names one cluster: in a fleet run each cluster comes from its context, or from `cluster:` in the -f file".into(),
         ));
     }
+    if g.region.is_some() && f.files.is_empty() {
+        return Err(Error::Usage(
+            "--region would move every context's cluster to that region: in a fleet run each context says its region (use `cluster:` + `region:` entries in a -f file to name others)".into(),
+        ));
+    }
     if !g.context.is_empty() && (f.all_contexts || !f.files.is_empty()) {
         return Err(Error::Usage(
             "give the clusters one way: --context (repeatable), --all-contexts, or -f FILE".into(),
@@ -119,12 +124,36 @@ fn read_file(path: &Path) -> Result<(String, String)> {
 /// One entry of a bootstrap file over the flags' run; its inputs are checked
 /// here, before any call, like the flags'.
 fn spec_for_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpec> {
+    spec_of_entry(base, e).map_err(|err| match err {
+        Error::Usage(m) if m.starts_with(&e.origin) => Error::Usage(m),
+        Error::Usage(m) => Error::Usage(format!("{}: {m}", e.origin)),
+        Error::InvalidName { what, value, why } => Error::InvalidName {
+            what,
+            value,
+            why: format!("{why} (in {})", e.origin),
+        },
+        other => other,
+    })
+}
+
+fn spec_of_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpec> {
     let mut spec = base.clone();
     spec.origin = Some(e.origin.clone());
     let or = |v: &Option<String>, d: &Option<String>| v.clone().or_else(|| d.clone());
     spec.target.context = e.context.clone();
     spec.target.cluster = e.cluster.clone();
-    spec.target.region = or(&e.region, &base.target.region);
+    // A context says its region; --region is only for `cluster:` entries
+    // that give none (it would move a context's cluster to another region).
+    spec.target.region = match &e.context {
+        Some(_) => e.region.clone(),
+        None => or(&e.region, &base.target.region),
+    };
+    if e.context.is_none() && spec.target.region.is_none() {
+        return Err(Error::Usage(format!(
+            "{}: a `cluster:` entry needs `region:` (or --region): without a context nothing else says where the cluster is",
+            e.origin
+        )));
+    }
     spec.target.namespace = or(&e.namespace, &base.target.namespace);
     spec.profile = or(&e.profile, &base.profile);
     let sel = &mut spec.selection;
@@ -141,7 +170,15 @@ fn spec_for_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpe
         sel.role_path = path.clone();
     }
     let opts = &mut spec.options;
-    opts.tags.extend(names::tags(&e.tags, &OWN_TAG_KEYS)?);
+    // The merged set is checked as one (IAM compares keys ignoring case; 50 at most).
+    let mut tags: Vec<(String, String)> = opts
+        .tags
+        .iter()
+        .filter(|(k, _)| !e.tags.iter().any(|(ek, _)| ek == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.extend(e.tags.iter().cloned());
+    opts.tags = names::tags(&tags, &OWN_TAG_KEYS)?;
     if let Some(b) = &e.permissions_boundary {
         names::permissions_boundary(b)?;
         opts.permissions_boundary = Some(b.to_string());
@@ -149,6 +186,12 @@ fn spec_for_entry(base: &ClusterSpec, e: &file::FleetEntry) -> Result<ClusterSpe
     opts.restart = e.restart.unwrap_or(opts.restart);
     opts.overwrite = e.overwrite.unwrap_or(opts.overwrite);
     opts.install_agent = e.install_agent.unwrap_or(opts.install_agent);
+    if sel.mode == IdentityMode::PodIdentity && !opts.sa_annotations.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: mode pod-identity, but --sts-regional-endpoints and --token-expiration are IRSA's (the pod identity webhook reads them)",
+            e.origin
+        )));
+    }
     if opts.install_agent && sel.mode != IdentityMode::PodIdentity {
         return Err(Error::Usage(format!(
             "{}: installAgent is for mode pod-identity",

@@ -148,3 +148,52 @@ fn a_workspace_alias_in_a_teardown_entry_may_be_gone_already() {
         Some(WorkspaceRef::Alias { create: true, .. })
     ));
 }
+
+#[test]
+fn regions_come_from_contexts_and_a_cluster_entry_must_say_its_own() {
+    let (g, f, base) = parsed(&[
+        "setup",
+        "--context",
+        "a",
+        "--context",
+        "b",
+        "--region",
+        "eu-west-1",
+    ]);
+    let err = specs(&g, &f, &base).unwrap_err().to_string();
+    assert!(
+        err.contains("--region would move every context's cluster"),
+        "{err}"
+    );
+    let (_, _, base) = parsed(&["setup", "-f", "fleet.yaml", "--region", "eu-west-1"]);
+    // A context entry keeps its context's region; a cluster entry takes --region.
+    let context = spec_for_entry(&base, &entry(|_| {})).unwrap();
+    assert_eq!(context.target.region, None);
+    let cluster = entry(|e| {
+        e.context = None;
+        e.cluster = Some("prod".into());
+    });
+    assert_eq!(
+        spec_for_entry(&base, &cluster)
+            .unwrap()
+            .target
+            .region
+            .as_deref(),
+        Some("eu-west-1")
+    );
+    let (_, _, base) = parsed(&["setup", "-f", "fleet.yaml"]);
+    let err = spec_for_entry(&base, &cluster).unwrap_err().to_string();
+    assert!(err.contains("needs `region:`"), "{err}");
+    assert!(err.starts_with("fleet.yaml clusters[0]"), "{err}");
+}
+
+#[test]
+fn an_entrys_tags_are_checked_with_the_command_lines_as_one_set() {
+    let (_, _, mut base) = parsed(&["setup"]);
+    base.options.tags = Tags::from([("Team".to_string(), "a".to_string())]);
+    // IAM compares keys ignoring case: Team and team are one key twice.
+    let e = entry(|e| e.tags = vec![("team".into(), "b".into())]);
+    let err = spec_for_entry(&base, &e).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("fleet.yaml clusters[0]"), "{err}");
+}

@@ -277,6 +277,15 @@ fn merge(entry: FleetEntry, defaults: &FleetEntry) -> FleetEntry {
             None => tags.push((key, value)),
         }
     }
+    // workspace and createWorkspace are one setting: an entry that gives
+    // either one replaces the defaults' (whichever it is).
+    let (workspace, create_workspace) = match (&entry.workspace, &entry.create_workspace) {
+        (None, None) => (
+            defaults.workspace.clone(),
+            defaults.create_workspace.clone(),
+        ),
+        _ => (entry.workspace.clone(), entry.create_workspace.clone()),
+    };
     FleetEntry {
         origin: entry.origin,
         context: or(entry.context, &defaults.context),
@@ -293,8 +302,8 @@ fn merge(entry: FleetEntry, defaults: &FleetEntry) -> FleetEntry {
         service_account: or(entry.service_account, &defaults.service_account),
         role_name: or(entry.role_name, &defaults.role_name),
         policy_name: or(entry.policy_name, &defaults.policy_name),
-        workspace: or(entry.workspace, &defaults.workspace),
-        create_workspace: or(entry.create_workspace, &defaults.create_workspace),
+        workspace,
+        create_workspace,
         role_path: or(entry.role_path, &defaults.role_path),
         tags,
         permissions_boundary: or(entry.permissions_boundary, &defaults.permissions_boundary),

@@ -763,3 +763,16 @@ fn key_at_reads_the_key_before_a_value() {
     assert_eq!(key_at(text, 5, 9).as_deref(), Some("d"));
     assert_eq!(key_at(text, 9, 1), None);
 }
+
+#[test]
+fn an_entrys_workspace_replaces_a_default_create_workspace() {
+    let parsed = parse(
+        "defaults:\n  createWorkspace: prod\nclusters:\n  - context: a\n    workspace: ws-1\n  - context: b\n",
+        "fleet.yaml",
+    )
+    .unwrap();
+    assert_eq!(parsed.entries[0].workspace.as_deref(), Some("ws-1"));
+    assert_eq!(parsed.entries[0].create_workspace, None);
+    assert_eq!(parsed.entries[1].create_workspace.as_deref(), Some("prod"));
+    assert_eq!(parsed.entries[1].workspace, None);
+}
