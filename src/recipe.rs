@@ -247,6 +247,9 @@ pub struct Identity {
     pub account: Option<ExpectedAccount>,
     /// The kubeconfig's API server URL for the context, when the run uses the cluster.
     pub api_server: Option<String>,
+    /// The tool chose the context (a fleet entry naming only the cluster): one
+    /// that reaches another EKS cluster of the same name is refused, not warned of.
+    pub context_chosen: bool,
 }
 
 /// Everything a run wants to be true.

@@ -562,6 +562,7 @@ fn context_of_cluster(spec: &mut ClusterSpec, kubeconfig: Option<&Kubeconfig>) -
     match found.as_slice() {
         [one] => {
             spec.target.context = Some(one.clone());
+            spec.context_chosen = true;
             Ok(())
         }
         [] => Err(Error::Usage(format!(

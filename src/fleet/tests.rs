@@ -20,6 +20,7 @@ fn parsed(args: &[&str]) -> (GlobalArgs, FleetArgs, ClusterSpec) {
     let g = cli.global;
     let base = ClusterSpec {
         origin: None,
+        context_chosen: false,
         target: target::TargetArgs {
             kubeconfig: g.kubeconfig.clone(),
             context: g.context.first().cloned(),

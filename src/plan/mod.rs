@@ -326,7 +326,21 @@ impl Plan {
 
     fn new(command: &'static str, desired: &Desired, observed: &Observed) -> Plan {
         let mut warnings = Vec::new();
+        let mut refusals = Vec::new();
         if let (Some(kube), Some(eks)) = (&desired.identity.api_server, &observed.cluster.endpoint)
+            && !same_server(kube, eks)
+            && desired.identity.context_chosen
+            && is_eks_endpoint(kube)
+        {
+            // The tool picked this context by the cluster's name and region: an
+            // EKS API server that is not this cluster's is another account's
+            // cluster of that name, whose ServiceAccounts must not be touched.
+            refusals.push(format!(
+                "the context chosen for cluster {} in {} reaches {kube}, not the endpoint EKS reports for it ({eks}): it is another cluster of the same name (another account's?); name the context with `context:` in the entry",
+                desired.cluster, desired.region
+            ));
+        } else if let (Some(kube), Some(eks)) =
+            (&desired.identity.api_server, &observed.cluster.endpoint)
             && !same_server(kube, eks)
         {
             // A private cluster is often reached through a proxy or a tunnel:
@@ -352,7 +366,7 @@ impl Plan {
             namespace: desired.namespace.clone(),
             changes: Vec::new(),
             kinds: BTreeMap::new(),
-            refusals: Vec::new(),
+            refusals,
             findings: Vec::new(),
             workspace: None,
             workloads: Vec::new(),

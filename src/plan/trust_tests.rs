@@ -20,6 +20,7 @@ fn expecting(account: &str) -> Desired {
             credentials: "AWS_PROFILE=stale".into(),
         }),
         api_server: None,
+        context_chosen: false,
     };
     d
 }
@@ -187,6 +188,32 @@ fn an_api_server_other_than_the_clusters_endpoint_is_warned_about() {
         world.setup(&d).warnings.is_empty(),
         "same server, other spelling"
     );
+}
+
+#[test]
+fn a_context_the_tool_chose_that_reaches_another_eks_cluster_is_refused() {
+    let world = World::fresh();
+    let mut d = desired(&[Kind::Ingest]);
+    d.identity.context_chosen = true;
+    // Another EKS cluster's API server: another cluster of the same name.
+    d.identity.api_server = Some("https://ABC.gr7.us-east-1.eks.amazonaws.com".into());
+    let plan = world.setup(&d);
+    assert!(
+        plan.refusals
+            .iter()
+            .any(|r| r.contains("another cluster of the same name") && r.contains("`context:`")),
+        "{:?}",
+        plan.refusals
+    );
+    // A proxy or tunnel (not an EKS host) stays a warning, as for a context given.
+    d.identity.api_server = Some("https://127.0.0.1:6443".into());
+    let plan = world.setup(&d);
+    assert!(plan.refusals.is_empty(), "{:?}", plan.refusals);
+    assert!(plan.warnings[0].contains("proxy or tunnel"));
+    // The cluster's own endpoint: nothing to say.
+    d.identity.api_server = world.observe(&d).cluster.endpoint;
+    let plan = world.setup(&d);
+    assert!(plan.refusals.is_empty() && plan.warnings.is_empty());
 }
 
 #[test]

@@ -64,6 +64,8 @@ impl Mode {
 pub struct ClusterSpec {
     /// Where a fleet run's entry came from (`--context a`, `fleet.yaml clusters[2]`).
     pub origin: Option<String>,
+    /// The fleet chose `target.context` for an entry that names only its cluster.
+    pub context_chosen: bool,
     pub target: TargetArgs,
     pub profile: Option<String>,
     pub selection: Selection,
@@ -154,6 +156,7 @@ pub fn prepare(
             true => None,
             false => kubeconfig.and_then(|kc| target::api_server(kc, target.context.as_deref())),
         },
+        context_chosen: spec.context_chosen,
     };
     let extras = match spec.mode {
         Mode::Teardown { .. } => ObserveExtras {

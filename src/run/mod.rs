@@ -241,6 +241,7 @@ async fn execute(cli: &Cli, known: &mut Known) -> Result<i32> {
     };
     let spec = ClusterSpec {
         origin: None,
+        context_chosen: false,
         target: fleet_target_args(g),
         profile: g.profile.clone(),
         selection: selection.clone(),
