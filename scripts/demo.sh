@@ -116,6 +116,7 @@ cat >"$work/fleet.yaml" <<'YAML'
 apiVersion: amp-iam/v1alpha1
 kind: Fleet
 defaults:
+  region: us-east-1
   kinds: [ingest]
   roleName: "amp-{cluster}-{kind}"
 clusters:
