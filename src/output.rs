@@ -134,6 +134,19 @@ pub fn to_yaml<T: Serialize>(doc: &T) -> Result<String> {
     serde_saphyr::to_string_with_options(doc, options).map_err(|e| Error::Output(e.to_string()))
 }
 
+impl<'a> Document<'a> {
+    fn new(plan: &'a Plan, extras: &'a Extras, error: Option<&Error>, exit_code: i32) -> Self {
+        Document {
+            plan,
+            changes_needed: plan.writes(),
+            in_sync: plan.is_converged(),
+            fix: extras.fix.as_deref(),
+            error: error.map(ErrorBody::of),
+            exit_code,
+        }
+    }
+}
+
 /// The plan's document as a value (a fleet run's `clusters[]` entry).
 pub fn document(
     plan: &Plan,
@@ -141,15 +154,7 @@ pub fn document(
     error: Option<&Error>,
     exit_code: i32,
 ) -> serde_json::Value {
-    let doc = Document {
-        plan,
-        changes_needed: plan.writes(),
-        in_sync: plan.is_converged(),
-        fix: extras.fix.as_deref(),
-        error: error.map(ErrorBody::of),
-        exit_code,
-    };
-    serde_json::to_value(&doc).unwrap_or_default()
+    serde_json::to_value(Document::new(plan, extras, error, exit_code)).unwrap_or_default()
 }
 
 pub fn render(
@@ -159,14 +164,7 @@ pub fn render(
     error: Option<&Error>,
     exit_code: i32,
 ) -> Result<String> {
-    let doc = Document {
-        plan,
-        changes_needed: plan.writes(),
-        in_sync: plan.is_converged(),
-        fix: extras.fix.as_deref(),
-        error: error.map(ErrorBody::of),
-        exit_code,
-    };
+    let doc = Document::new(plan, extras, error, exit_code);
     match format {
         Format::Json => to_json(&doc),
         Format::Yaml => to_yaml(&doc),

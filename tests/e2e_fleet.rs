@@ -45,6 +45,19 @@ async fn fleet_of(env: &Env, gone: bool) -> (KubeStandin, KubeStandin, Vec<Strin
     (second, west, contexts)
 }
 
+/// `args`, then `--context C` for each context.
+fn with_contexts<'a>(args: &[&'a str], contexts: &'a [String]) -> Vec<&'a str> {
+    let each = contexts.iter().flat_map(|c| ["--context", c.as_str()]);
+    args.iter().copied().chain(each).collect()
+}
+
+/// `fleet.yaml` in the test's directory; its path.
+fn write_fleet_file(env: &Env, text: &str) -> String {
+    let file = env.dir.path().join("fleet.yaml");
+    std::fs::write(&file, text).expect("write fleet.yaml");
+    file.to_string_lossy().to_string()
+}
+
 /// `kubectl amp-iam ARGS` with `stdin` on its standard input.
 async fn run_with_stdin(env: &Env, args: &[&str], stdin: String) -> std::process::Output {
     let mut cmd = env.command(args);
@@ -82,10 +95,7 @@ fn annotation(kube: &KubeStandin, ns: &str, sa: &str) -> Option<String> {
 async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_statement() {
     let env = Env::start().await;
     let (second, west, contexts) = fleet(&env).await;
-    let args: Vec<&str> = ["setup", "-o", "json"]
-        .into_iter()
-        .chain(contexts.iter().flat_map(|c| ["--context", c.as_str()]))
-        .collect();
+    let args = with_contexts(&["setup", "-o", "json"], &contexts);
     let out = env.run(&args).await;
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
@@ -130,10 +140,7 @@ async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_state
     assert_eq!(count(&calls, "CreateOpenIDConnectProvider"), 3, "{calls:?}");
 
     // status across the fleet: all in sync, in one table.
-    let status: Vec<&str> = ["status"]
-        .into_iter()
-        .chain(contexts.iter().flat_map(|c| ["--context", c.as_str()]))
-        .collect();
+    let status = with_contexts(&["status"], &contexts);
     let out = env.run(&status).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("CLUSTER"), "{out:?}");
@@ -152,10 +159,7 @@ async fn three_contexts_in_one_run_share_the_guides_roles_without_losing_a_state
 
     // Teardown of the fleet: chained too, so the last cluster out removes
     // the shared roles and policies.
-    let teardown: Vec<&str> = ["teardown"]
-        .into_iter()
-        .chain(contexts.iter().flat_map(|c| ["--context", c.as_str()]))
-        .collect();
+    let teardown = with_contexts(&["teardown"], &contexts);
     let out = env.run(&teardown).await;
     assert_eq!(out.code, 0, "{out:?}");
     let role = env.iam.get_role().role_name(INGEST_ROLE).send().await;
@@ -295,16 +299,13 @@ async fn a_template_too_long_for_one_cluster_is_refused_before_any_call() {
 async fn a_bootstrap_file_with_a_bad_cluster_sets_up_the_others_and_names_it() {
     let env = Env::start().await;
     let (second, _west, contexts) = fleet_with_a_gone_cluster(&env).await;
-    let file = env.dir.path().join("fleet.yaml");
-    std::fs::write(
-        &file,
-        format!(
+    let path = write_fleet_file(
+        &env,
+        &format!(
             "apiVersion: amp-iam/v1alpha1\nkind: Fleet\ndefaults:\n  kinds: [ingest]\n  roleName: \"amp-{{cluster}}-{{kind}}\"\nclusters:\n  - context: {}\n  - context: {}\n    namespace: metrics\n  - cluster: gone\n    region: {REGION}\n    namespace: prometheus\n",
             contexts[0], contexts[1]
         ),
-    )
-    .expect("write fleet.yaml");
-    let path = file.to_string_lossy().to_string();
+    );
     let out = env.run(&["setup", "-f", &path, "-o", "json"]).await;
     assert_eq!(out.code, 1, "{out:?}");
     let doc = out.json();
@@ -422,17 +423,14 @@ async fn a_fleet_across_two_accounts_uses_each_entrys_profile_and_reads_each_acc
     let moved = format!("arn:aws:eks:{REGION}:{OTHER_ACCOUNT}:cluster/elsewhere");
     std::fs::write(env.kubeconfig(), kubeconfig.replace(&contexts[1], &moved)).expect("write");
     contexts[1] = moved;
-    let file = env.dir.path().join("fleet.yaml");
-    std::fs::write(
-        &file,
-        format!(
+    let path = write_fleet_file(
+        &env,
+        &format!(
             "clusters:\n  - context: {}\n  - context: {}\n    profile: other\n",
             contexts[0], contexts[1]
         ),
-    )
-    .expect("fleet.yaml");
+    );
     env.reset_calls();
-    let path = file.to_string_lossy().to_string();
     let out = env.run(&["setup", "-f", &path, "-o", "json"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();

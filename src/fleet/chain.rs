@@ -130,6 +130,69 @@ mod tests {
         assert!(reflects(&stale, &written));
     }
 
+    /// c1's run, prepared as a fleet would (no kubeconfig: the fakes stand in).
+    fn prepared(cluster: &str) -> Prepared {
+        use crate::cli::Selection;
+        use crate::run::cluster::{Checked, ClusterSpec, Mode};
+        let spec = ClusterSpec {
+            origin: None,
+            context_chosen: false,
+            target: Default::default(),
+            profile: None,
+            selection: Selection {
+                kinds: vec![Kind::Ingest],
+                service_account: None,
+                role_name: None,
+                policy_name: None,
+                workspace: None,
+                role_path: "/".into(),
+                all_regions: false,
+                all_clusters: false,
+                mode: crate::recipe::IdentityMode::Irsa,
+            },
+            options: Options::default(),
+            workspace: None,
+            mode: Mode::Setup { dry_run: false },
+        };
+        let checked = Checked {
+            spec,
+            kinds: vec![Kind::Ingest],
+            target: crate::target::Target {
+                context: None,
+                cluster: cluster.into(),
+                region: Some("us-east-1".into()),
+                namespace: "prometheus".into(),
+                account_hint: None,
+                source: "test".into(),
+            },
+        };
+        cluster::prepare(checked, "us-east-1".into(), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_that_never_shows_the_write_fails_the_cluster_naming_the_role() {
+        let aws =
+            FakeAws::new().with_cluster("c1", "https://oidc.eks.us-east-1.amazonaws.com/id/C1");
+        let k8s = FakeCluster::new().with_namespace("prometheus");
+        // What the chain says was written, but IAM (the fake) never shows it.
+        let written = Written::from([(
+            "amp-iamproxy-ingest-role".to_string(),
+            Some(serde_json::json!({"Version": "2012-10-17", "Statement": []})),
+        )]);
+        let p = prepared("c1");
+        let err = observe_after(&p, &aws, Some(&k8s), &written, Duration::ZERO)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("amp-iamproxy-ingest-role"), "{err}");
+        assert!(err.contains("run again"), "{err}");
+        // Shown: planned at once.
+        let (_, plan) = observe_after(&p, &aws, Some(&k8s), &Written::new(), Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(plan.writes() > 0);
+    }
+
     #[test]
     fn only_applied_changes_are_recorded_and_a_deleted_role_is_none() {
         let aws =

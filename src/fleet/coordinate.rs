@@ -114,7 +114,7 @@ pub fn coordinate(
         for policy in v.observed.policies.values().flatten() {
             touched
                 .entry((
-                    format!("account {}", v.plan.account),
+                    v.plan.account_scope(),
                     format!("policy {}", policy.summary.arn),
                 ))
                 .or_default()
@@ -136,10 +136,7 @@ pub fn coordinate(
         };
         for (arn, document) in &v.plan.policy_documents {
             wanted
-                .entry((
-                    format!("account {}", v.plan.account),
-                    format!("policy {arn}"),
-                ))
+                .entry((v.plan.account_scope(), format!("policy {arn}")))
                 .or_default()
                 .insert(i, document.as_str());
         }
@@ -173,7 +170,7 @@ pub fn coordinate(
         chain_of[i] = r;
         r
     }
-    let mut chained_roles: Vec<(String, String, Vec<usize>)> = Vec::new();
+    let mut chained_roles: Vec<(String, Vec<usize>)> = Vec::new();
     for ((scope, resource), by_cluster) in &touched {
         let key = (scope.clone(), resource.clone());
         if by_cluster.len() < 2 || scoped_two_ways.contains(&key) {
@@ -200,7 +197,7 @@ pub fn coordinate(
             chain_of[a.max(b)] = a.min(b);
         }
         if resource.starts_with("role ") {
-            chained_roles.push((scope.clone(), resource.clone(), members));
+            chained_roles.push((resource.clone(), members));
         } else if kept_by_all && writes {
             out.notes.push(format!(
                 "{resource} is used by clusters {}: their teardowns run one after another, so the last one deletes it",
@@ -218,10 +215,17 @@ pub fn coordinate(
         chains.entry(r).or_default().push(i);
     }
     out.chains = chains.into_values().filter(|c| c.len() > 1).collect();
-    for (scope, resource, members) in chained_roles {
+    for (resource, members) in chained_roles {
         let shown: Vec<&str> = members.iter().map(label).collect();
         let size = shared_trust(views, &resource, &members).map(|t| policy::minify(&t).len());
-        let account = scope.trim_start_matches("account ").to_string();
+        // The members share the role's account (the chain's scope).
+        let first = members
+            .first()
+            .and_then(|i| views.get(*i))
+            .and_then(Option::as_ref);
+        let Some(account) = first.map(|v| v.plan.account.clone()) else {
+            continue;
+        };
         let quota = quotas.get(&account).copied();
         if size.is_some_and(|s| s > policy::TRUST_POLICY_LIMIT) && quota.is_none() {
             // Judged by the account's real quota: the caller reads it and asks again.

@@ -34,17 +34,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::rc::Rc;
 
-/// The clusters the flags name, when they name a fleet (None: one cluster).
-/// `base` is the run the other flags describe; a bootstrap file's entries
-/// override it key by key.
+/// Whether the flags name a fleet: several `--context`s, `--all-contexts`
+/// or `-f`.
+pub fn is_fleet(g: &GlobalArgs, f: &FleetArgs) -> bool {
+    !f.files.is_empty() || f.all_contexts || g.context.len() > 1
+}
+
+/// The clusters of a fleet the flags name (see [`is_fleet`]). `base` is the
+/// run the other flags describe; a bootstrap file's entries override it key
+/// by key.
 pub fn specs(
     g: &GlobalArgs,
     f: &FleetArgs,
     base: &ClusterSpec,
-) -> Result<Option<Vec<ClusterSpec>>> {
-    if f.files.is_empty() && !f.all_contexts && g.context.len() <= 1 {
-        return Ok(None);
-    }
+    kubeconfig: Option<&Kubeconfig>,
+) -> Result<Vec<ClusterSpec>> {
     if let Mode::Migrate { .. } = base.mode {
         return Err(Error::Usage(
             "migrate works on one cluster at a time: give one --context".into(),
@@ -74,11 +78,7 @@ pub fn specs(
         ..base.clone()
     };
     if f.all_contexts {
-        let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
-        let (contexts, skipped) = kubeconfig
-            .as_ref()
-            .map(target::eks_contexts)
-            .unwrap_or_default();
+        let (contexts, skipped) = kubeconfig.map(target::eks_contexts).unwrap_or_default();
         for (context, first) in skipped {
             eprintln!(
                 "note: --all-contexts: context {context} names the same cluster as {first}: left out"
@@ -89,10 +89,10 @@ pub fn specs(
                 "--all-contexts: no context of the kubeconfig names an EKS cluster (by ARN, eksctl's naming or `aws eks get-token`)".into(),
             ));
         }
-        return Ok(Some(contexts.into_iter().map(with_context).collect()));
+        return Ok(contexts.into_iter().map(with_context).collect());
     }
     if f.files.is_empty() {
-        return Ok(Some(g.context.iter().cloned().map(with_context).collect()));
+        return Ok(g.context.iter().cloned().map(with_context).collect());
     }
     let mut specs = Vec::new();
     for path in &f.files {
@@ -105,7 +105,7 @@ pub fn specs(
             specs.push(spec_for_entry(base, entry)?);
         }
     }
-    Ok(Some(specs))
+    Ok(specs)
 }
 
 fn read_file(path: &Path) -> Result<(String, String)> {
@@ -258,10 +258,14 @@ struct Member {
 
 /// Runs a fleet and prints its report; the exit code is the worst cluster's.
 /// Errors (exit 2, nothing called) when any cluster's inputs are wrong.
-pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Result<i32> {
+pub async fn run(
+    g: &GlobalArgs,
+    f: &FleetArgs,
+    specs: Vec<ClusterSpec>,
+    kubeconfig: Option<&Kubeconfig>,
+) -> Result<i32> {
     let parallel = usize::from(f.parallel.max(1));
-    let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
-    let (mut members, configs) = check_all(specs, kubeconfig.as_ref()).await?;
+    let (mut members, configs) = check_all(specs, kubeconfig).await?;
     let clients: Vec<Traced<SdkAws>> = configs
         .iter()
         .map(|k| Traced(SdkAws::new(&k.config)))
@@ -273,7 +277,7 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
     }
 
     let (mut planned, mut outcomes) =
-        observe_all(&mut members, &clients, kubeconfig.as_ref(), parallel).await;
+        observe_all(&mut members, &clients, kubeconfig, parallel).await;
 
     // Coordinate: shared writes once, chains for differing writes, refusals.
     let views: Vec<Option<coordinate::View>> = members
@@ -293,10 +297,11 @@ pub async fn run(g: &GlobalArgs, f: &FleetArgs, specs: Vec<ClusterSpec>) -> Resu
     let mut coordination = coordinate::coordinate(&views, writes, &quotas);
     if !coordination.needs_quota.is_empty() {
         // A shared trust over IAM's default: judged by each account's real quota.
-        for account in &coordination.needs_quota {
+        let read = coordination.needs_quota.iter().map(|account| async {
             let quota = read_quota(&members, &planned, &clients, account).await;
-            quotas.insert(account.clone(), quota);
-        }
+            (account.clone(), quota)
+        });
+        quotas.extend(futures::future::join_all(read).await);
         coordination = coordinate::coordinate(&views, writes, &quotas);
     }
     drop(views);

@@ -21,13 +21,7 @@ fn parsed(args: &[&str]) -> (GlobalArgs, FleetArgs, ClusterSpec) {
     let base = ClusterSpec {
         origin: None,
         context_chosen: false,
-        target: target::TargetArgs {
-            kubeconfig: g.kubeconfig.clone(),
-            context: g.context.first().cloned(),
-            namespace: g.namespace.clone(),
-            cluster: g.cluster.clone(),
-            region: g.region.clone(),
-        },
+        target: crate::run::fleet_target_args(&g),
         profile: g.profile.clone(),
         selection,
         options: crate::recipe::Options::default(),
@@ -49,10 +43,11 @@ fn entry(f: impl FnOnce(&mut file::FleetEntry)) -> file::FleetEntry {
 
 #[test]
 fn one_context_is_not_a_fleet_two_are() {
-    let (g, f, base) = parsed(&["setup", "--context", "a"]);
-    assert!(specs(&g, &f, &base).unwrap().is_none());
+    let (g, f, _) = parsed(&["setup", "--context", "a"]);
+    assert!(!is_fleet(&g, &f));
     let (g, f, base) = parsed(&["status", "--context", "a", "--context", "b", "-n", "mon"]);
-    let fleet = specs(&g, &f, &base).unwrap().expect("a fleet");
+    assert!(is_fleet(&g, &f));
+    let fleet = specs(&g, &f, &base, None).unwrap();
     let contexts: Vec<_> = fleet.iter().map(|s| s.target.context.clone()).collect();
     assert_eq!(contexts, [Some("a".to_string()), Some("b".to_string())]);
     assert!(
@@ -74,10 +69,10 @@ fn a_fleet_refuses_cluster_and_mixed_ways_of_naming_clusters() {
         "--cluster",
         "x",
     ]);
-    let err = specs(&g, &f, &base).unwrap_err().to_string();
+    let err = specs(&g, &f, &base, None).unwrap_err().to_string();
     assert!(err.contains("--cluster names one cluster"), "{err}");
     let (g, f, base) = parsed(&["setup", "--context", "a", "-f", "fleet.yaml"]);
-    let err = specs(&g, &f, &base).unwrap_err().to_string();
+    let err = specs(&g, &f, &base, None).unwrap_err().to_string();
     assert!(err.contains("give the clusters one way"), "{err}");
 }
 
@@ -161,7 +156,7 @@ fn regions_come_from_contexts_and_a_cluster_entry_must_say_its_own() {
         "--region",
         "eu-west-1",
     ]);
-    let err = specs(&g, &f, &base).unwrap_err().to_string();
+    let err = specs(&g, &f, &base, None).unwrap_err().to_string();
     assert!(
         err.contains("--region would move every context's cluster"),
         "{err}"

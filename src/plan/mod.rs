@@ -302,6 +302,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The scope of this plan's IAM writes (see [`Plan::scope_of`]).
+    pub fn account_scope(&self) -> String {
+        format!("account {}", self.account)
+    }
+
     /// Where a write lands beyond this cluster: IAM writes in the account,
     /// AMP workspace writes in the account's region; None for the cluster's
     /// own (Kubernetes objects, associations, add-ons).
@@ -316,7 +321,7 @@ impl Plan {
             | Op::CreateRole { .. }
             | Op::UpdateTrust { .. }
             | Op::DeleteRole { .. }
-            | Op::AttachPolicy { .. } => Some(format!("account {}", self.account)),
+            | Op::AttachPolicy { .. } => Some(self.account_scope()),
             Op::CreateWorkspace { .. } | Op::DeleteWorkspace { .. } => {
                 Some(format!("account {} region {}", self.account, self.region))
             }

@@ -260,8 +260,11 @@ async fn converge(
     spec: ClusterSpec,
     known: &mut Known,
 ) -> Result<i32> {
-    if let Some(specs) = fleet::specs(g, fleet_args, &spec)? {
-        return fleet::run(g, fleet_args, specs).await;
+    if fleet::is_fleet(g, fleet_args) {
+        // One kubeconfig for the whole fleet: its contexts and connections.
+        let kubeconfig = target::load_kubeconfig(g.kubeconfig.as_deref())?;
+        let specs = fleet::specs(g, fleet_args, &spec, kubeconfig.as_ref())?;
+        return fleet::run(g, fleet_args, specs, kubeconfig.as_ref()).await;
     }
     let outcome = converge_one(g, spec).await;
     Ok(report(&outcome, g.output, known))
@@ -390,7 +393,7 @@ pub(crate) async fn aws_config(
 
 /// The target flags of setup, status, teardown or migrate: with several
 /// `--context`s (a fleet), `crate::fleet::specs` gives each cluster its own.
-fn fleet_target_args(g: &GlobalArgs) -> target::TargetArgs {
+pub(crate) fn fleet_target_args(g: &GlobalArgs) -> target::TargetArgs {
     target::TargetArgs {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.first().cloned(),

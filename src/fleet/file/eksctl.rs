@@ -161,19 +161,7 @@ impl Ctx<'_> {
         base: &FleetEntry,
         parsed: &mut Parsed,
     ) -> Result<Option<FleetEntry>, Error> {
-        let at = raw.referenced;
-        let keyed = match raw.value.0 {
-            Ok(keyed) => keyed,
-            Err(found) => {
-                return Err(self.at(
-                    at,
-                    format!(
-                        "{path} must be a mapping (`metadata:`, `attachPolicyARNs:`, …), not \
-                         {found}"
-                    ),
-                ));
-            }
-        };
+        let (keyed, at) = self.mapping(path, raw, "`metadata:`, `attachPolicyARNs:`, …")?;
         let (sa_name, namespace) = match &keyed.value.metadata {
             Some(m) => (
                 self.text("metadata.name", m.name.clone())?,
@@ -190,11 +178,8 @@ impl Ctx<'_> {
         let namespace = namespace.unwrap_or_else(|| "default".to_owned());
         let who = format!("{path} ({namespace}/{sa_name})");
         let sa = &keyed.value;
-        let Some(kind) = self.amp_kind(&who, sa.attach_policy_arns.as_deref())? else {
-            parsed.notes.push(format!(
-                "{}: {who} attaches no AMP policy: not this tool's, skipped",
-                self.file
-            ));
+        let Some(kind) = self.amp_kind_or_skip(&who, sa.attach_policy_arns.as_deref(), parsed)?
+        else {
             return Ok(None);
         };
         for key in &keyed.keys {
@@ -231,19 +216,11 @@ impl Ctx<'_> {
         base: &FleetEntry,
         parsed: &mut Parsed,
     ) -> Result<Option<FleetEntry>, Error> {
-        let at = raw.referenced;
-        let keyed = match raw.value.0 {
-            Ok(keyed) => keyed,
-            Err(found) => {
-                return Err(self.at(
-                    at,
-                    format!(
-                        "{path} must be a mapping (`namespace:`, `serviceAccountName:`, \
-                         `permissionPolicyARNs:`, …), not {found}"
-                    ),
-                ));
-            }
-        };
+        let (keyed, at) = self.mapping(
+            path,
+            raw,
+            "`namespace:`, `serviceAccountName:`, `permissionPolicyARNs:`, …",
+        )?;
         let pia = &keyed.value;
         let namespace = self.text("namespace", pia.namespace.clone())?;
         let sa_name = self.text("serviceAccountName", pia.service_account_name.clone())?;
@@ -254,11 +231,9 @@ impl Ctx<'_> {
             ));
         };
         let who = format!("{path} ({namespace}/{sa_name})");
-        let Some(kind) = self.amp_kind(&who, pia.permission_policy_arns.as_deref())? else {
-            parsed.notes.push(format!(
-                "{}: {who} attaches no AMP policy: not this tool's, skipped",
-                self.file
-            ));
+        let Some(kind) =
+            self.amp_kind_or_skip(&who, pia.permission_policy_arns.as_deref(), parsed)?
+        else {
             return Ok(None);
         };
         for key in &keyed.keys {
@@ -289,6 +264,42 @@ impl Ctx<'_> {
             tags: self.tags(pia.tags)?,
             ..base.clone()
         }))
+    }
+
+    /// A list entry that must be a mapping (`expected` names its keys), with
+    /// where it is.
+    fn mapping<T>(
+        &self,
+        path: &str,
+        raw: Spanned<Item<T>>,
+        expected: &str,
+    ) -> Result<(T, Location), Error> {
+        let at = raw.referenced;
+        match raw.value.0 {
+            Ok(value) => Ok((value, at)),
+            Err(found) => Err(self.at(
+                at,
+                format!("{path} must be a mapping ({expected}), not {found}"),
+            )),
+        }
+    }
+
+    /// [`Self::amp_kind`], with a note in `parsed` when the entry is not
+    /// about AMP (it is skipped).
+    fn amp_kind_or_skip(
+        &self,
+        who: &str,
+        arns: Option<&[Str]>,
+        parsed: &mut Parsed,
+    ) -> Result<Option<Kind>, Error> {
+        let kind = self.amp_kind(who, arns)?;
+        if kind.is_none() {
+            parsed.notes.push(format!(
+                "{}: {who} attaches no AMP policy: not this tool's, skipped",
+                self.file
+            ));
+        }
+        Ok(kind)
     }
 
     /// The kind an eksctl entry's policy ARNs say: `None` when none is an AMP managed
