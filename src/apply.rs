@@ -210,29 +210,60 @@ async fn execute_shared<A: Aws, C: Cluster>(
     }
 }
 
+/// Waiting out IAM's eventual consistency: 250 ms, doubling to 4 s, within
+/// a window.
+pub(crate) struct Backoff {
+    start: Instant,
+    delay: Duration,
+    window: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(window: Duration) -> Backoff {
+        Backoff {
+            start: Instant::now(),
+            delay: Duration::from_millis(250),
+            window,
+        }
+    }
+
+    /// Seconds since the first try.
+    pub(crate) fn elapsed_secs(&self) -> u64 {
+        self.start.elapsed().as_secs()
+    }
+
+    /// Waits before the next try; false, without waiting, when the next try
+    /// would fall outside the window.
+    pub(crate) async fn wait(&mut self) -> bool {
+        if self.start.elapsed() + self.delay > self.window {
+            return false;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(4));
+        true
+    }
+}
+
 /// Retries `call` while IAM's eventual consistency rejects it, within the window.
 async fn settle<T, F, Fut>(window: Duration, mut call: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AwsError>>,
 {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut backoff = Backoff::new(window);
     loop {
         match call().await {
             Err(e) if e.is_eventual_consistency() => {
-                if start.elapsed() + delay > window {
+                tracing::debug!(action = e.action, resource = %e.resource, "eventual consistency, retrying");
+                if !backoff.wait().await {
                     let mut e = e;
                     e.message = format!(
                         "{} (still rejected after {} s; IAM can take a while to see a new OIDC provider or role: run again in a minute)",
                         e.message.trim_end_matches('.'),
-                        start.elapsed().as_secs()
+                        backoff.elapsed_secs()
                     );
                     return Err(e);
                 }
-                tracing::debug!(action = e.action, resource = %e.resource, "eventual consistency, retrying in {:?}", delay);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,
         }

@@ -5,6 +5,7 @@
 //! cluster's statement away. So the fresh read is repeated until it shows
 //! the writes, within the consistency window.
 
+use crate::apply::Backoff;
 use crate::aws::Aws;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -14,7 +15,7 @@ use crate::policy;
 use crate::run::cluster::{self, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a concluded plan wrote to roles: each role's trust as written, or
 /// None where it deleted the role.
@@ -64,23 +65,20 @@ pub async fn observe_after<A: Aws, C: Cluster>(
     written: &Written,
     window: Duration,
 ) -> Result<(Observed, Plan)> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut backoff = Backoff::new(window);
     loop {
         let (observed, plan) = cluster::observe_and_plan(p, aws, connection, false).await?;
         if reflects(&observed, written) {
             return Ok((observed, plan));
         }
-        if start.elapsed() + delay > window {
+        if !backoff.wait().await {
             let roles: Vec<&str> = written.keys().map(String::as_str).collect();
             return Err(Error::Usage(format!(
                 "IAM still shows an older trust policy of {} {} s after the previous cluster of the chain wrote it, so this cluster did not plan from it (it would have written that statement away): run again in a minute",
                 roles.join(", "),
-                start.elapsed().as_secs()
+                backoff.elapsed_secs()
             )));
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(4));
     }
 }
 
